@@ -1,0 +1,75 @@
+"""The OpenAPI 3 document (aiohttp-apigami) and Swagger UI, cleaned so that it validates.
+
+apigami 0.9 writes Swagger-2 leftovers (`produces`, `consumes`) into OpenAPI 3 operations;
+they are removed here once, at start-up, and the cleaned document is what is served and
+printed.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any
+
+from aiohttp import web
+from aiohttp_apigami import setup_aiohttp_apispec
+from aiohttp_apigami.constants import SWAGGER_DICT
+
+from proxy import __version__
+from proxy.keys import OPENAPI
+
+DOC_PATH = "/api/docs/openapi.json"
+SWAGGER_PATH = "/swagger/"
+_NOT_IN_OPENAPI_3_OPERATION = ("produces", "consumes")
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+DESCRIPTION = """\
+One small REST API in front of NHN Cloud for single-page apps.
+
+1. `POST /api/nhn/token/` with your tenant id, user name and API password gives a token.
+2. Send it as `X-NHN-Token` with `X-NHN-Region` (and `X-NHN-Tenant-ID` for Compute,
+   `X-NHN-Storage-Account` for Object Storage) on every other call.
+
+Object Storage has its own tenant id: issue a second token with it; the storage account is
+`AUTH_<that tenant id>` (the token answer carries it as `storage_account`).
+
+Every error is `{"error": "<message>", "code": <status>}` with that HTTP status.
+"""
+
+
+def setup_openapi(app: web.Application) -> None:
+    """Describe every documented route now (routes must already be added)."""
+    with warnings.catch_warnings():  # apigami keys the app with a plain string
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        setup_aiohttp_apispec(
+            app,
+            title="nhn-cloud-proxy",
+            version=__version__,
+            url=DOC_PATH,
+            swagger_path=SWAGGER_PATH,
+            static_path="/swagger/static",
+            openapi_version="3.0.2",
+            in_place=True,
+            info={"description": DESCRIPTION},
+            servers=[{"url": "/", "description": "this proxy"}],
+        )
+        document = clean_document(app[SWAGGER_DICT])
+        app[SWAGGER_DICT] = document  # what apigami's JSON route serves
+    app[OPENAPI] = document
+
+
+def clean_document(document: dict[str, Any]) -> dict[str, Any]:
+    """Drop keys OpenAPI 3 forbids in operations and mark JSON bodies as required."""
+    document = copy.deepcopy(document)
+    for path_item in document.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in _HTTP_METHODS or not isinstance(operation, dict):
+                continue
+            for key in _NOT_IN_OPENAPI_3_OPERATION:
+                operation.pop(key, None)
+            if "requestBody" in operation:
+                operation["requestBody"]["required"] = True
+            operation["responses"] = {
+                str(code): response for code, response in sorted(operation["responses"].items())
+            }
+    return document

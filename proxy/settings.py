@@ -1,0 +1,329 @@
+"""Settings: `config/default.toml`, overridden by a TOML file, then by environment variables.
+
+Everything is checked once, at start-up, so that a typo fails loudly with one clear line
+instead of surfacing as a strange answer at request time.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "NHN_PROXY_"
+CONFIG_ENV = "NHN_PROXY_CONFIG"
+SERVICES = (
+    "identity",
+    "compute",
+    "image",
+    "network",
+    "kubernetes",
+    "object_storage",
+    "block_storage",
+)
+_REGION = re.compile(r"[a-z]{2}[0-9]{1,2}")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(Exception):
+    """A settings file or value is unusable; the message is one line for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str
+    port: int
+    max_body_size: int
+    shutdown_timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class CorsSettings:
+    allow_origins: tuple[str, ...]
+    max_age: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegionSettings:
+    allowed: tuple[str, ...]
+    nks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamSettings:
+    timeout: float
+    connect_timeout: float
+    pool_size: int
+    pool_size_per_host: int
+    max_pages: int
+    max_body_size: int
+    endpoints: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSettings:
+    disabled: tuple[str, ...]
+    trace: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSettings:
+    redis_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    level: str
+    format: str
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorSettings:
+    build_delay: float
+    cluster_delay: float
+    token_lifetime: float
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server: ServerSettings
+    cors: CorsSettings
+    regions: RegionSettings
+    upstream: UpstreamSettings
+    plugins: PluginSettings
+    tasks: TaskSettings
+    logging: LoggingSettings
+    emulator: EmulatorSettings
+    # every section as merged, including sections third-party plugins define for themselves
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def section(self, name: str) -> Mapping[str, Any]:
+        """A plugin's own settings table (`[name]`), empty when absent."""
+        value = self.raw.get(name, {})
+        return value if isinstance(value, Mapping) else {}
+
+
+def default_values() -> dict[str, Any]:
+    """The parsed `config/default.toml` shipped with the package."""
+    text = resources.files("config").joinpath("default.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Defaults, then the file (`path` or `$NHN_PROXY_CONFIG`), then env vars, then overrides."""
+    environ = os.environ if environ is None else environ
+    defaults = default_values()
+    values = copy.deepcopy(defaults)
+    path = path or environ.get(CONFIG_ENV) or None
+    if path:
+        _merge(values, _read_file(Path(path)), defaults, where=str(path))
+    _apply_environment(values, defaults, environ)
+    if overrides:
+        _merge(values, overrides, defaults, where="overrides")
+    return build_settings(values)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(f"settings file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"settings file {path} cannot be read: {exc.strerror}") from None
+
+
+def _merge(
+    target: dict[str, Any],
+    source: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    *,
+    where: str,
+    prefix: str = "",
+) -> None:
+    """Deep-merge `source` into `target`; unknown keys inside known sections are typos."""
+    for key, value in source.items():
+        dotted = f"{prefix}{key}"
+        if key not in defaults:
+            if prefix:  # a key the section does not have
+                raise SettingsError(f"{where}: unknown setting {dotted}")
+            target[key] = copy.deepcopy(value)  # a plugin's own section
+            continue
+        if isinstance(defaults[key], dict):
+            if not isinstance(value, Mapping):
+                raise SettingsError(f"{where}: {dotted} must be a table")
+            _merge(target[key], value, defaults[key], where=where, prefix=f"{dotted}.")
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _apply_environment(
+    values: dict[str, Any], defaults: Mapping[str, Any], environ: Mapping[str, str]
+) -> None:
+    for keys, default in _leaves(defaults):
+        name = ENV_PREFIX + "_".join(keys).upper()
+        if name not in environ:
+            continue
+        raw = environ[name]
+        table = values
+        for key in keys[:-1]:
+            table = table[key]
+        table[keys[-1]] = _from_env(name, raw, default)
+
+
+def _leaves(table: Mapping[str, Any], prefix: tuple[str, ...] = ()):
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, (*prefix, key))
+        else:
+            yield (*prefix, key), value
+
+
+def _from_env(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            lowered = raw.strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(raw)
+            return lowered in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, list):
+            return [item.strip() for item in raw.split(",") if item.strip()]
+    except ValueError:
+        raise SettingsError(f"environment variable {name}={raw!r} is not a valid value") from None
+    return raw
+
+
+def build_settings(values: Mapping[str, Any]) -> Settings:
+    """Check merged values and turn them into typed settings."""
+    server = values["server"]
+    upstream = values["upstream"]
+    regions = values["regions"]
+    allowed = tuple(_region_list(regions["allowed"], "regions.allowed"))
+    if not allowed:
+        raise SettingsError("regions.allowed must name at least one region")
+    nks = tuple(_region_list(regions["nks"], "regions.nks"))
+    endpoints = dict(upstream["endpoints"])
+    for service, template in endpoints.items():
+        check_endpoint_template(service, template)
+    origins = tuple(_string_list(values["cors"]["allow_origins"], "cors.allow_origins"))
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise SettingsError(
+                f"cors.allow_origins: {origin!r} is not an origin like http://host:port"
+            )
+    level = str(values["logging"]["level"]).upper()
+    if level not in _LOG_LEVELS:
+        raise SettingsError(f"logging.level must be one of {', '.join(_LOG_LEVELS)}")
+    log_format = values["logging"]["format"]
+    if log_format not in ("text", "json"):
+        raise SettingsError('logging.format must be "text" or "json"')
+    return Settings(
+        server=ServerSettings(
+            host=_string(server["host"], "server.host"),
+            port=_number(server["port"], "server.port", int, 0, 65535),
+            max_body_size=_number(server["max_body_size"], "server.max_body_size", int, 1),
+            shutdown_timeout=_number(server["shutdown_timeout"], "server.shutdown_timeout", float),
+        ),
+        cors=CorsSettings(
+            allow_origins=origins,
+            max_age=_number(values["cors"]["max_age"], "cors.max_age", int),
+        ),
+        regions=RegionSettings(allowed=allowed, nks=nks),
+        upstream=UpstreamSettings(
+            timeout=_number(upstream["timeout"], "upstream.timeout", float, 0.001),
+            connect_timeout=_number(
+                upstream["connect_timeout"], "upstream.connect_timeout", float, 0.001
+            ),
+            pool_size=_number(upstream["pool_size"], "upstream.pool_size", int, 1),
+            pool_size_per_host=_number(
+                upstream["pool_size_per_host"], "upstream.pool_size_per_host", int, 1
+            ),
+            max_pages=_number(upstream["max_pages"], "upstream.max_pages", int, 1),
+            max_body_size=_number(upstream["max_body_size"], "upstream.max_body_size", int, 1),
+            endpoints=endpoints,
+        ),
+        plugins=PluginSettings(
+            disabled=tuple(_string_list(values["plugins"]["disabled"], "plugins.disabled")),
+            trace=bool(values["plugins"]["trace"]),
+        ),
+        tasks=TaskSettings(redis_url=_string(values["tasks"]["redis_url"], "tasks.redis_url")),
+        logging=LoggingSettings(level=level, format=log_format),
+        emulator=EmulatorSettings(
+            build_delay=_number(values["emulator"]["build_delay"], "emulator.build_delay", float),
+            cluster_delay=_number(
+                values["emulator"]["cluster_delay"], "emulator.cluster_delay", float
+            ),
+            token_lifetime=_number(
+                values["emulator"]["token_lifetime"], "emulator.token_lifetime", float, 1
+            ),
+        ),
+        raw=copy.deepcopy(dict(values)),
+    )
+
+
+def check_endpoint_template(service: str, template: Any) -> None:
+    """An endpoint is an absolute http(s) base URL whose only placeholder is `{region}`."""
+    if not isinstance(template, str) or not template:
+        raise SettingsError(f"upstream.endpoints.{service} must be a non-empty string")
+    leftover = template.replace("{region}", "")
+    if "{" in leftover or "}" in leftover:
+        raise SettingsError(
+            f"upstream.endpoints.{service}: the only placeholder allowed is {{region}}"
+        )
+    parts = urlsplit(template.replace("{region}", "kr1"))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"upstream.endpoints.{service}: {template!r} is not an absolute http(s) URL"
+        )
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise SettingsError(
+            f"upstream.endpoints.{service}: no query, fragment or user info allowed"
+        )
+
+
+def _region_list(value: Any, name: str) -> list[str]:
+    regions = [item.lower() for item in _string_list(value, name)]
+    for region in regions:
+        if not _REGION.fullmatch(region):
+            raise SettingsError(f"{name}: {region!r} is not a region code like kr1")
+    return regions
+
+
+def _string_list(value: Any, name: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise SettingsError(f"{name} must be a list of strings")
+    return list(value)
+
+
+def _string(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise SettingsError(f"{name} must be a string")
+    return value
+
+
+def _number(value: Any, name: str, kind: type, minimum: float = 0, maximum: float | None = None):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SettingsError(f"{name} must be a number")
+    if kind is int and not isinstance(value, int):
+        raise SettingsError(f"{name} must be a whole number")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise SettingsError(f"{name}={value} is out of range")
+    return kind(value)

@@ -1,0 +1,290 @@
+"""`Upstream`: the one pooled HTTP client through which every plugin reaches NHN Cloud.
+
+Plugins name a service, a native path *template* and the values for its placeholders; this
+module fills in the endpoint of the validated region and percent-encodes every value as a
+single path segment. So no client value can change the host, climb out of the intended
+resource collection (`..`, `%2F`, `?`, `#`, `@`) or smuggle a query.
+
+Every failure comes out as one of the `UpstreamError` classes of `proxy.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from proxy.context import NhnContext
+from proxy.errors import (
+    BadRequest,
+    UpstreamBadResponse,
+    UpstreamHTTPError,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+    native_error_message,
+)
+from proxy.logs import body_for_log, redact_headers, upstream_logger
+from proxy.settings import UpstreamSettings
+
+USER_AGENT = "nhn-cloud-proxy/0.1"
+_SECRET_QUERY_KEYS = frozenset({"token", "password", "temp_url_sig", "signature", "x-auth-token"})
+MAX_SEGMENT_BYTES = 1024  # Swift's object-name limit; nothing NHN names is longer
+
+
+def quote_segment(value: str) -> str:
+    """Percent-encode a value as exactly one path segment, refusing `.`/`..`/empty."""
+    if not isinstance(value, str) or value in ("", ".", ".."):
+        raise BadRequest("a path parameter is empty or a relative path segment")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+        raise BadRequest("a path parameter is too long")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise BadRequest("a path parameter contains control characters")
+    try:
+        return quote(value, safe="", encoding="utf-8", errors="strict")
+    except UnicodeEncodeError:
+        raise BadRequest("a path parameter is not valid text") from None
+
+
+def native_path(template: str, **values: str) -> str:
+    """`/v2/{tenant}/servers/{server_id}` with each value encoded as one segment."""
+    return template.format_map({name: quote_segment(value) for name, value in values.items()})
+
+
+@dataclass(slots=True)
+class UpstreamResponse:
+    """A buffered answer from NHN with a 2xx status."""
+
+    service: str
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "")
+
+    def json(self) -> Any:
+        """The body as JSON; anything else from NHN is an unusable answer (502)."""
+        if "json" not in self.content_type.lower():
+            raise UpstreamBadResponse(
+                f"{self.service} answered with content type "
+                f"{self.content_type or 'none'} instead of JSON"
+            )
+        try:
+            return json.loads(self.body)
+        except (ValueError, RecursionError):
+            raise UpstreamBadResponse(f"{self.service} answered with malformed JSON") from None
+
+    def json_object(self) -> dict[str, Any]:
+        body = self.json()
+        if not isinstance(body, dict):
+            raise UpstreamBadResponse(f"{self.service} answered with an unexpected JSON shape")
+        return body
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+class Upstream:
+    """Shared client session plus the endpoint table, built once per app."""
+
+    def __init__(self, settings: UpstreamSettings, regions: tuple[str, ...]) -> None:
+        self.settings = settings
+        self.regions = regions
+        # (service, region) → base URL; region None for global endpoints (identity)
+        self._bases: dict[tuple[str, str | None], str] = {}
+        for service, template in settings.endpoints.items():
+            if "{region}" in template:
+                for region in regions:
+                    self._bases[service, region] = template.replace("{region}", region)
+                self._bases[service, None] = template.replace("{region}", regions[0])
+            else:
+                self._bases[service, None] = template
+                for region in regions:
+                    self._bases[service, region] = template
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self.settings.pool_size,
+            limit_per_host=self.settings.pool_size_per_host,
+            keepalive_timeout=30,
+            ttl_dns_cache=300,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=self.settings.timeout,
+                connect=self.settings.connect_timeout,
+                sock_connect=self.settings.connect_timeout,
+            ),
+            headers={"User-Agent": USER_AGENT},
+            auto_decompress=True,
+            trust_env=False,  # never route NHN calls through a proxy the environment names
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def lifespan(self, _app: Any) -> AsyncIterator[None]:
+        """`cleanup_ctx` hook: open the pool with the app, close it with the app."""
+        await self.start()
+        yield
+        await self.close()
+
+    @property
+    def ready(self) -> bool:
+        return self._session is not None and not self._session.closed
+
+    def base_url(self, service: str, region: str | None) -> str:
+        try:
+            return self._bases[service, region]
+        except KeyError:
+            raise BadRequest(f"no {service} endpoint is configured for this region") from None
+
+    def url(
+        self, service: str, region: str | None, template: str, path_values: Mapping[str, str]
+    ) -> URL:
+        path = native_path(template, **path_values)
+        return URL(self.base_url(service, region).rstrip("/") + path, encoded=True)
+
+    async def request(
+        self,
+        service: str,
+        method: str,
+        template: str,
+        *,
+        ctx: NhnContext,
+        path: Mapping[str, str] | None = None,
+        query: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+    ) -> UpstreamResponse:
+        """Call NHN and return its 2xx answer; raise an `UpstreamError` for anything else.
+
+        `data` may be bytes or an async iterable, so a later upload route can stream a
+        body through without holding it in memory.
+        """
+        if self._session is None:
+            raise UpstreamUnreachable("the upstream client is not running")
+        url = self.url(service, ctx.region, template, path or {})
+        if query:
+            url = url.update_query({key: str(value) for key, value in query.items()})
+        send_headers = {"Accept": "application/json", "X-Request-ID": ctx.request_id}
+        if ctx.token:
+            send_headers["X-Auth-Token"] = ctx.token
+        if headers:
+            send_headers.update(headers)
+        body: Any = data
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            send_headers["Content-Type"] = "application/json"
+        started = time.perf_counter()
+        status: int | str = "error"
+        try:
+            async with self._session.request(
+                method, url, headers=send_headers, data=body, allow_redirects=False
+            ) as response:
+                status = response.status
+                payload = await self._read(service, response)
+                answer = UpstreamResponse(service, response.status, response.headers, payload)
+        except TimeoutError:
+            status = "timeout"
+            raise UpstreamTimeout(f"{service} did not answer in time") from None
+        except aiohttp.ClientPayloadError:
+            status = "truncated"
+            raise UpstreamBadResponse(f"{service} sent a broken or truncated answer") from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientResponseError, OSError) as exc:
+            status = "unreachable"
+            raise UpstreamUnreachable(
+                f"{service} could not be reached ({type(exc).__name__})"
+            ) from None
+        finally:
+            self._log(service, method, url, status, started, send_headers, json_body)
+        if upstream_logger.isEnabledFor(logging.DEBUG):
+            upstream_logger.debug(
+                "upstream answer",
+                extra={
+                    "fields": {
+                        "request_id": ctx.request_id,
+                        "service": service,
+                        "status": answer.status,
+                        "body": body_for_log(answer.body),
+                    }
+                },
+            )
+        if answer.status >= 400:
+            raise UpstreamHTTPError(
+                answer.status,
+                native_error_message(answer.body, answer.content_type, _reason(answer.status)),
+            )
+        if answer.status >= 300:
+            raise UpstreamBadResponse(f"{service} answered with an unexpected redirect")
+        return answer
+
+    async def _read(self, service: str, response: aiohttp.ClientResponse) -> bytes:
+        """Read the whole body, refusing (not buffering) one larger than the limit."""
+        limit = self.settings.max_body_size
+        if response.content_length is not None and response.content_length > limit:
+            raise UpstreamBadResponse(f"{service} answered with a body larger than allowed")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamBadResponse(f"{service} answered with a body larger than allowed")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _log(
+        self,
+        service: str,
+        method: str,
+        url: URL,
+        status: int | str,
+        started: float,
+        headers: Mapping[str, str],
+        json_body: Any,
+    ) -> None:
+        fields: dict[str, Any] = {
+            "request_id": headers.get("X-Request-ID"),
+            "service": service,
+            "method": method,
+            "url": _loggable_url(url),
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
+        if upstream_logger.isEnabledFor(logging.DEBUG):
+            fields["headers"] = redact_headers(headers.items())
+            if json_body is not None:
+                fields["body"] = body_for_log(json.dumps(json_body))
+        upstream_logger.info("upstream call", extra={"fields": fields})
+
+
+def _loggable_url(url: URL) -> str:
+    if not url.query:
+        return str(url)
+    query = [
+        (key, "***" if key.lower() in _SECRET_QUERY_KEYS else value)
+        for key, value in url.query.items()
+    ]
+    return str(url.with_query(query))
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "upstream error"
