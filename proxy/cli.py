@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import json
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -76,24 +79,133 @@ def print_openapi(settings: Settings) -> int:
 
 
 def serve(settings: Settings, *, with_emulator: bool = False) -> int:
-    from proxy.app import create_app
-
-    if with_emulator:
-        raise SettingsError("the embedded emulator is not available yet")
-    app = create_app(settings)
-    web.run_app(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        access_log=None,
-        shutdown_timeout=settings.server.shutdown_timeout,
-        print=lambda text: logger.info(text.strip()),
-    )
+    asyncio.run(_serve(settings, with_emulator=with_emulator))
     return 0
 
 
+async def _serve(settings: Settings, *, with_emulator: bool) -> None:
+    from proxy.app import create_app
+
+    runners: list[web.AppRunner] = []
+    try:
+        if with_emulator:
+            emulator_runner, base_url = await _start_emulator(settings, "127.0.0.1", 0)
+            runners.append(emulator_runner)
+            settings = with_endpoints(settings, emulator_endpoints(base_url))
+        runner = web.AppRunner(
+            create_app(settings),
+            access_log=None,
+            shutdown_timeout=settings.server.shutdown_timeout,
+        )
+        await runner.setup()
+        runners.insert(0, runner)  # the proxy stops first, then its emulator
+        site = web.TCPSite(runner, settings.server.host, settings.server.port)
+        await site.start()
+        print(_banner(settings, _bound_port(site), with_emulator), flush=True)
+        await _wait_for_stop_signal()
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+
+
+def with_endpoints(settings: Settings, endpoints: dict[str, str]) -> Settings:
+    """The same settings with every upstream endpoint replaced."""
+    upstream = dataclasses.replace(settings.upstream, endpoints=dict(endpoints))
+    return dataclasses.replace(settings, upstream=upstream)
+
+
+def emulator_endpoints(base_url: str) -> dict[str, str]:
+    from emulator import endpoints
+
+    return endpoints(base_url)
+
+
+def emulator_options(settings: Settings):
+    from emulator import EmulatorOptions
+
+    return EmulatorOptions(
+        regions=settings.regions.allowed,
+        nks_regions=settings.regions.nks,
+        build_delay=settings.emulator.build_delay,
+        cluster_delay=settings.emulator.cluster_delay,
+        token_lifetime=settings.emulator.token_lifetime,
+    )
+
+
+async def _start_emulator(settings: Settings, host: str, port: int) -> tuple[web.AppRunner, str]:
+    from emulator import create_app as create_emulator_app
+
+    runner = web.AppRunner(create_emulator_app(emulator_options(settings)), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner, f"http://{host}:{_bound_port(site)}"
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server  # aiohttp keeps the asyncio server here; the port may have been 0
+    assert server is not None and server.sockets
+    return server.sockets[0].getsockname()[1]
+
+
+async def _wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+def _banner(settings: Settings, port: int, with_emulator: bool) -> str:
+    host = settings.server.host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    lines = [
+        f"nhn-cloud-proxy {__version__} listening on http://{shown}:{port}/api/nhn",
+        f"  Swagger UI:   http://{shown}:{port}/swagger/",
+        f"  OpenAPI JSON: http://{shown}:{port}/api/docs/openapi.json",
+    ]
+    if with_emulator:
+        from emulator import (
+            DEMO_PASSWORD,
+            DEMO_STORAGE_TENANT_ID,
+            DEMO_TENANT_ID,
+            DEMO_USERNAME,
+        )
+
+        lines += [
+            "  Upstream: the embedded NHN Cloud emulator (offline demo, no account needed)",
+            f"  Demo login:   username {DEMO_USERNAME}  password {DEMO_PASSWORD}",
+            f"                tenant_id {DEMO_TENANT_ID} (Compute, Network, NKS)",
+            f"                tenant_id {DEMO_STORAGE_TENANT_ID} (Object Storage,"
+            f" account AUTH_{DEMO_STORAGE_TENANT_ID})",
+            f"  Try: curl -s -X POST http://{shown}:{port}/api/nhn/token/ "
+            "-H 'Content-Type: application/json' "
+            f'-d \'{{"tenant_id": "{DEMO_TENANT_ID}", "username": "{DEMO_USERNAME}", '
+            f'"password": "{DEMO_PASSWORD}"}}\'',
+        ]
+    return "\n".join(lines)
+
+
 def run_emulator(settings: Settings, host: str, port: int) -> int:
-    raise SettingsError("the emulator is not available yet")
+    asyncio.run(_run_emulator(settings, host, port))
+    return 0
+
+
+async def _run_emulator(settings: Settings, host: str, port: int) -> None:
+    runner, base_url = await _start_emulator(settings, host, port)
+    try:
+        shown = base_url.replace("0.0.0.0", "127.0.0.1")
+        block = "\n".join(
+            f'{service} = "{template}"' for service, template in emulator_endpoints(shown).items()
+        )
+        print(
+            f"NHN Cloud emulator listening on {base_url}\n"
+            f"Paste into your settings file:\n\n[upstream.endpoints]\n{block}\n",
+            flush=True,
+        )
+        await _wait_for_stop_signal()
+    finally:
+        await runner.cleanup()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -90,7 +90,8 @@ def load_plugins(settings: Settings, extra: Iterable[object] = ()) -> Plugins:
     except PluginError:
         raise
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin!r} is invalid: {exc}") from None
+        name = manager.get_name(exc.plugin) or getattr(exc.plugin, "__name__", "?")
+        raise PluginError(f"plugin {name} is invalid: {exc.args[0]}") from None
     except Exception as exc:  # a broken third-party plugin must stop start-up cleanly
         raise PluginError(f"a plugin failed to load: {type(exc).__name__}: {exc}") from None
     if settings.plugins.trace:
