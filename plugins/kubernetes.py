@@ -1,8 +1,635 @@
-"""placeholder"""
+"""NKS (NHN Kubernetes Service): list, show, create and delete clusters and fetch a kubeconfig.
+
+Follows `shared/nhn-api/kubernetes.md` (NKS is OpenStack Magnum, container-infra API v1, plus
+NHN extensions) and the mapping of `shared/nhn-api/README.md` §8. NKS runs only in the regions
+of `regions.nks` (default kr1, kr2, kr3): every route declares them, so the core answers 400
+for any other region without calling NHN. Every native call sends
+`OpenStack-API-Version: container-infra latest` (without it Magnum uses its oldest microversion)
+and `Accept: application/json`.
+
+Cluster create (design §8): the proxy fills what NKS requires and the public body does not ask
+for — `cluster_template_id: "iaas_console"`, `create_timeout: 60`, and string-valued labels
+`cert_manager_api: "True"`, `master_lb_floating_ip_enabled` ("True"/"False" from `is_public`),
+`ca_enable: "false"` (no cluster autoscaler), `clusterautoscale: "nodegroupfeature"` (present
+in every NHN example though not in its table). Two inputs are looked up when not given:
+
+* `labels.node_image` — unless the request names `node_image`, the image service's
+  NKS-flagged public images (`GET /v2/images?nhncloud_allow_nks_cpu_flavor=true&
+  visibility=public&status=active&limit=100`, following `next`) are ranked: amd64 (or no
+  architecture given) first, then Ubuntu (by `os_distro`, else by name), then the newest
+  `created_at`. No candidate → 400 asking for `node_image`.
+* `labels.external_network_id` / `external_subnet_id_list` — for a public cluster without
+  them, the first `router:external` network of `GET /v2.0/networks?router:external=True` that
+  has subnets gives its `id` and its `subnets` joined with ":". None → 400 naming both fields.
+  Giving only one of the two fields is a 400 naming the other. NHN says these labels are
+  required whenever the cluster subnet's router reaches an internet gateway, public endpoint
+  or not, so explicitly given values are forwarded for a private cluster too (no lookup then).
+
+Choices where NHN is silent or unconfirmed:
+
+* Cluster name rule: NHN's API doc states none. We accept the console rule as we understand it
+  (unconfirmed): a letter, then letters, digits or '-', at most 20 characters in all
+  (`^[A-Za-z][A-Za-z0-9-]{0,19}$`). Path values (name or UUID) only need to be a plain token.
+* `addons` (calico, coredns): optional per NHN's API table, "required" per its Terraform
+  provider — not sent; NKS is expected to install its defaults (unconfirmed).
+* Magnum error bodies (`{"errors": [{"detail"}]}`, unconfirmed for NKS) are read by the core;
+  their status passes through (404 unknown cluster, 409 busy or name taken).
+* NHN answers create with 202 and only `{"uuid"}`; the proxy answers 201 with
+  `{"cluster": {"uuid", "name", "status": "CREATE_IN_PROGRESS", "node_count"}}` from the request.
+* The kubeconfig is a secret: it is registered with the log masker and never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from aiohttp import web
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from yarl import URL
 
 from proxy import hookimpl
+from proxy.context import Header
+from proxy.errors import BadRequest
+from proxy.logs import register_secret
+from proxy.paging import collect_pages
+from proxy.routing import Call, PathParam, Route, no_content, reply
+from proxy.settings import Settings
+from proxy.translation import list_of, native_answer
+
+T = TypeVar("T")
+
+SERVICE = "kubernetes"
+TAGS = ("nks",)
+NEEDS = frozenset({Header.TOKEN, Header.REGION})
+# Magnum picks its oldest microversion without this header; NHN's Terraform provider sets it.
+NKS_HEADERS = {"OpenStack-API-Version": "container-infra latest", "Accept": "application/json"}
+CLUSTER_TEMPLATE_ID = "iaas_console"
+CREATE_TIMEOUT_MINUTES = 60
+IMAGE_QUERY = {
+    "nhncloud_allow_nks_cpu_flavor": "true",
+    "visibility": "public",
+    "status": "active",
+    "limit": "100",
+}
+EXTERNAL_NETWORK_QUERY = {"router:external": "True"}
+_AMD64 = frozenset({"", "amd64", "x86_64"})
+
+CLUSTER_NAME = PathParam(
+    r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    "an NKS cluster name or UUID",
+    example="my-cluster",
+    max_length=128,
+)
+
+# --- request and response schemas ------------------------------------------------------------
+
+_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+NHN_ID = (
+    validate.Length(min=1, max=128),
+    validate.Regexp(f"^{_ID_PATTERN}$", error="must be an NHN Cloud id (UUID)"),
+)
+# optional ids may also be sent blank by a form: "" counts as not given
+OPTIONAL_ID = (
+    validate.Length(max=128),
+    validate.Regexp(f"^({_ID_PATTERN})?$", error="must be an NHN Cloud id (UUID)"),
+)
+SUBNET_ID_LIST = (
+    validate.Length(max=1024),
+    validate.Regexp(
+        f"^({_ID_PATTERN}(:{_ID_PATTERN})*)?$",
+        error="must be a subnet id (several may be joined with ':')",
+    ),
+)
+
+
+class ClusterCreateSchema(Schema):
+    """The seed spec's cluster create body, plus the optional `node_image` (design §8)."""
+
+    cluster_name = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z][A-Za-z0-9-]{0,19}$",
+            error="must start with a letter and hold only letters, digits and '-', "
+            "at most 20 characters",
+        ),
+        metadata={"description": "cluster name", "example": "my-cluster"},
+    )
+    vpc_id = fields.String(
+        required=True,
+        validate=NHN_ID,
+        metadata={"description": "VPC id", "example": "eb212079-b6ec-430c-ba57-14280a457bcb"},
+    )
+    subnet_id = fields.String(
+        required=True,
+        validate=NHN_ID,
+        metadata={
+            "description": "subnet id (of that VPC)",
+            "example": "4fdf5b80-3d35-43f5-a5c1-010a3b6c8e90",
+        },
+    )
+    instance_type = fields.String(
+        required=True,
+        validate=NHN_ID,
+        metadata={
+            "description": "node flavor id",
+            "example": "6ef27f21-c774-4c0e-84ff-7dd4a762571f",
+        },
+    )
+    keypair_name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=255),
+        metadata={"description": "key pair name", "example": "my-keypair"},
+    )
+    kubernetes_version = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^v\d{1,3}\.\d{1,3}\.\d{1,3}$", error="must look like v1.28.3"),
+        metadata={"description": "Kubernetes version", "example": "v1.28.3"},
+    )
+    availability_zone = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", error="must be an availability zone name"
+        ),
+        metadata={"description": "availability zone", "example": "kr-pub-a"},
+    )
+    is_public = fields.Boolean(
+        load_default=True,
+        truthy={True},
+        falsy={False},
+        metadata={
+            "description": "public cluster: its API endpoint gets a floating IP",
+            "example": True,
+        },
+    )
+    external_network_id = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=OPTIONAL_ID,
+        metadata={
+            "description": "external (internet gateway) network id; looked up for a public "
+            "cluster when omitted together with external_subnet_id",
+            "example": "751b8227-7b45-440a-9349-dbf829d0aba5",
+        },
+    )
+    external_subnet_id = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=SUBNET_ID_LIST,
+        metadata={
+            "description": "subnet id of the external network (several joined with ':')",
+            "example": "59ddc195-76b1-431d-9693-f09880747dc6",
+        },
+    )
+    node_count = fields.Integer(
+        load_default=1,
+        strict=True,
+        validate=validate.Range(min=1, max=100),
+        metadata={"description": "worker nodes of the default node group", "example": 3},
+    )
+    boot_volume_size = fields.Integer(
+        load_default=50,
+        strict=True,
+        validate=validate.Range(min=10, max=1000),
+        metadata={"description": "node boot volume size in GB", "example": 50},
+    )
+    boot_volume_type = fields.String(
+        load_default="General SSD",
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "node boot volume type", "example": "General SSD"},
+    )
+    node_image = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=OPTIONAL_ID,
+        metadata={
+            "description": "node base image id; by default the newest NKS-enabled public "
+            "Ubuntu image of the region",
+            "example": "f462a2a5-ba24-46d6-b7a1-9a9febcd3cfc",
+        },
+    )
+
+    @validates_schema
+    def external_fields_come_together(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        network, subnet = data.get("external_network_id"), data.get("external_subnet_id")
+        if network and not subnet:
+            raise ValidationError(
+                "required when external_network_id is given", "external_subnet_id"
+            )
+        if subnet and not network:
+            raise ValidationError(
+                "required when external_subnet_id is given", "external_network_id"
+            )
+
+
+class ClusterSummarySchema(Schema):
+    uuid = fields.String(
+        required=True, metadata={"example": "2b778d83-8b67-45b1-920e-b0c5ad5c2f30"}
+    )
+    name = fields.String(required=True, metadata={"example": "my-cluster"})
+    status = fields.String(
+        required=True,
+        metadata={
+            "description": "Magnum status, e.g. CREATE_IN_PROGRESS, CREATE_COMPLETE, "
+            "UPDATE_COMPLETE, DELETE_IN_PROGRESS, CREATE_FAILED",
+            "example": "CREATE_COMPLETE",
+        },
+    )
+    node_count = fields.Integer(
+        required=True, metadata={"description": "worker nodes of all node groups", "example": 3}
+    )
+
+
+class ClusterListSchema(Schema):
+    clusters = fields.List(fields.Nested(ClusterSummarySchema), required=True)
+
+
+def _nullable(description: str, example: str | None = None) -> fields.String:
+    metadata: dict[str, Any] = {"description": description}
+    if example is not None:
+        metadata["example"] = example
+    return fields.String(required=True, allow_none=True, metadata=metadata)
+
+
+class ClusterDetailSchema(ClusterSummarySchema):
+    status_reason = _nullable("why the cluster is in its status (e.g. of a *_FAILED status)")
+    kubernetes_version = _nullable("Kubernetes version (label kube_tag)", "v1.28.3")
+    api_address = _nullable(
+        "Kubernetes API endpoint", "https://2b778d83-kr2-k8s.container.cloud.toast.com:6443"
+    )
+    created_at = _nullable("creation time (UTC)", "2021-08-05T01:48:39+00:00")
+    updated_at = _nullable("last update time (UTC)", "2021-08-05T04:39:49+00:00")
+    health_status = _nullable("NHN health status (free text)", "HEALTHY")
+    fixed_network = _nullable("VPC id", "eb212079-b6ec-430c-ba57-14280a457bcb")
+    fixed_subnet = _nullable("subnet id", "4fdf5b80-3d35-43f5-a5c1-010a3b6c8e90")
+    flavor_id = _nullable("flavor id of the default worker group")
+    keypair = _nullable("key pair name of the default worker group", "my-keypair")
+
+
+class ClusterAnswerSchema(Schema):
+    cluster = fields.Nested(ClusterDetailSchema, required=True)
+
+
+class ClusterCreatedSchema(Schema):
+    cluster = fields.Nested(ClusterSummarySchema, required=True)
+
+
+class KubeconfigSchema(Schema):
+    config = fields.String(
+        required=True,
+        metadata={
+            "description": "kubeconfig YAML of the cluster (a secret: it holds the admin "
+            "client certificate and key)",
+            "example": "apiVersion: v1\nclusters:\n- cluster:...",
+        },
+    )
+
+
+# --- translations (pure) ---------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    """An extra (non-spec) field: a string or null; anything odd is dropped, not a 502."""
+    return value if isinstance(value, str) else None
+
+
+def _count(value: Any) -> int:
+    # NHN's field table calls node_count a string while its examples use a number
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise TypeError(f"node_count is not a number: {value!r}")
+
+
+def _summary(cluster: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "uuid": _text(cluster["uuid"]),
+        "name": _text(cluster["name"]),
+        "status": _text(cluster["status"]),
+        "node_count": _count(cluster["node_count"]),
+    }
+
+
+@native_answer(SERVICE)
+def clusters_from_native(native: dict[str, Any]) -> dict[str, Any]:
+    """`GET /v1/clusters` → `{"clusters": [{uuid, name, status, node_count}]}`."""
+    return {"clusters": [_summary(cluster) for cluster in list_of(native, "clusters")]}
+
+
+@native_answer(SERVICE)
+def cluster_from_native(native: dict[str, Any]) -> dict[str, Any]:
+    """`GET /v1/clusters/{id}` (the object unwrapped) → `{"cluster": {...}}`."""
+    labels = native.get("labels")
+    labels = labels if isinstance(labels, dict) else {}
+    version = _optional_text(labels.get("kube_tag")) or _optional_text(native.get("coe_version"))
+    cluster = _summary(native)
+    cluster.update(
+        {
+            "status_reason": _optional_text(native.get("status_reason")),
+            "kubernetes_version": version,
+            "api_address": _optional_text(native.get("api_address")),
+            "created_at": _optional_text(native.get("created_at")),
+            "updated_at": _optional_text(native.get("updated_at")),
+            "health_status": _optional_text(native.get("health_status")),
+            "fixed_network": _optional_text(native.get("fixed_network")),
+            "fixed_subnet": _optional_text(native.get("fixed_subnet")),
+            "flavor_id": _optional_text(native.get("flavor_id")),
+            "keypair": _optional_text(native.get("keypair")),
+        }
+    )
+    return {"cluster": cluster}
+
+
+@native_answer(SERVICE)
+def config_from_native(native: dict[str, Any]) -> dict[str, Any]:
+    """`GET /v1/clusters/{id}/config` → `{"config": "<kubeconfig yaml>"}` (passes through)."""
+    return {"config": _text(native["config"])}
+
+
+def to_native(
+    body: dict[str, Any], *, node_image: str, external: tuple[str, str] | None
+) -> dict[str, Any]:
+    """The `POST /v1/clusters` body. `external` is (network id, ':'-joined subnet ids) or None.
+
+    Every label value is a string, as NKS requires.
+    """
+    labels = {
+        "kube_tag": body["kubernetes_version"],
+        "availability_zone": body["availability_zone"],
+        "node_image": node_image,
+        "boot_volume_type": body["boot_volume_type"],
+        "boot_volume_size": str(body["boot_volume_size"]),
+        "cert_manager_api": "True",
+        "master_lb_floating_ip_enabled": "True" if body["is_public"] else "False",
+        "ca_enable": "false",
+        "clusterautoscale": "nodegroupfeature",
+    }
+    if external is not None:
+        labels["external_network_id"], labels["external_subnet_id_list"] = external
+    return {
+        "name": body["cluster_name"],
+        "cluster_template_id": CLUSTER_TEMPLATE_ID,
+        "create_timeout": CREATE_TIMEOUT_MINUTES,
+        "fixed_network": body["vpc_id"],
+        "fixed_subnet": body["subnet_id"],
+        "flavor_id": body["instance_type"],
+        "keypair": body["keypair_name"],
+        "node_count": body["node_count"],
+        "labels": labels,
+    }
+
+
+@native_answer(SERVICE)
+def created_from_native(native: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """NKS answers create with only `{"uuid"}`; the rest comes from the request."""
+    return {
+        "cluster": {
+            "uuid": _text(native["uuid"]),
+            "name": body["cluster_name"],
+            "status": "CREATE_IN_PROGRESS",
+            "node_count": body["node_count"],
+        }
+    }
+
+
+@native_answer("image")
+def images_from_native(native: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `GET /v2/images` and the marker of the next page (from `next`), if any."""
+    images = list_of(native, "images")
+    next_link = native.get("next")
+    marker = URL(next_link).query.get("marker") if isinstance(next_link, str) else None
+    return images, marker
+
+
+def choose_node_image(images: list[dict[str, Any]]) -> str | None:
+    """The node image to use: amd64 (or unstated) first, then Ubuntu, then the newest."""
+
+    def usable(image: dict[str, Any]) -> bool:
+        flag = image.get("nhncloud_allow_nks_cpu_flavor", "true")
+        return (
+            isinstance(image.get("id"), str)
+            and image.get("status", "active") == "active"
+            and str(flag).lower() == "true"
+        )
+
+    def rank(image: dict[str, Any]) -> tuple[bool, bool, str]:
+        architecture = str(image.get("os_architecture") or "").lower()
+        distro = str(image.get("os_distro") or "").lower()
+        name = str(image.get("name") or "").lower()
+        ubuntu = distro == "ubuntu" if distro else "ubuntu" in name
+        return architecture in _AMD64, ubuntu, str(image.get("created_at") or "")
+
+    candidates = [image for image in images if usable(image)]
+    if not candidates:
+        return None
+    return max(candidates, key=rank)["id"]
+
+
+@native_answer("network")
+def external_network_from_native(native: dict[str, Any]) -> tuple[str, str] | None:
+    """The first external network with subnets: (its id, its subnet ids joined with ':')."""
+    for network in list_of(native, "networks"):
+        if network.get("router:external", True) is False:
+            continue
+        subnets = network.get("subnets") or []
+        if not isinstance(subnets, list) or not all(isinstance(s, str) for s in subnets):
+            raise TypeError("network subnets is not a list of ids")
+        if subnets:
+            return _text(network["id"]), ":".join(subnets)
+    return None
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+
+async def list_clusters(call: Call) -> web.StreamResponse:
+    answer = await call.upstream.request(
+        SERVICE, "GET", "/v1/clusters", ctx=call.ctx, headers=NKS_HEADERS
+    )
+    return reply(clusters_from_native(answer.json_object()))
+
+
+async def get_cluster(call: Call) -> web.StreamResponse:
+    answer = await call.upstream.request(
+        SERVICE,
+        "GET",
+        "/v1/clusters/{cluster}",
+        ctx=call.ctx,
+        path={"cluster": call.params["cluster_name"]},
+        headers=NKS_HEADERS,
+    )
+    return reply(cluster_from_native(answer.json_object()))
+
+
+async def get_kubeconfig(call: Call) -> web.StreamResponse:
+    answer = await call.upstream.request(
+        SERVICE,
+        "GET",
+        "/v1/clusters/{cluster}/config",
+        ctx=call.ctx,
+        path={"cluster": call.params["cluster_name"]},
+        headers=NKS_HEADERS,
+    )
+    public = config_from_native(answer.json_object())
+    register_secret(public["config"])
+    return reply(public)
+
+
+async def delete_cluster(call: Call) -> web.StreamResponse:
+    await call.upstream.request(
+        SERVICE,
+        "DELETE",
+        "/v1/clusters/{cluster}",
+        ctx=call.ctx,
+        path={"cluster": call.params["cluster_name"]},
+        headers=NKS_HEADERS,
+    )
+    return no_content()
+
+
+async def find_node_image(call: Call) -> str:
+    async def fetch(marker: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        query = dict(IMAGE_QUERY, marker=marker) if marker else IMAGE_QUERY
+        answer = await call.upstream.request(
+            "image", "GET", "/v2/images", ctx=call.ctx, query=query
+        )
+        return images_from_native(answer.json_object())
+
+    images = await collect_pages(fetch, call.settings.upstream.max_pages, service="image")
+    image_id = choose_node_image(images)
+    if image_id is None:
+        raise BadRequest(
+            f"node_image: no NKS node image found in region {call.ctx.region}; "
+            "give node_image (an image id)"
+        )
+    return image_id
+
+
+async def find_external_network(call: Call) -> tuple[str, str]:
+    answer = await call.upstream.request(
+        "network", "GET", "/v2.0/networks", ctx=call.ctx, query=EXTERNAL_NETWORK_QUERY
+    )
+    external = external_network_from_native(answer.json_object())
+    if external is None:
+        raise BadRequest(
+            f"external_network_id, external_subnet_id: no external network found in region "
+            f"{call.ctx.region}; give both for a public cluster"
+        )
+    return external
+
+
+async def _both(first: Awaitable[T], second: Awaitable[Any]) -> tuple[T, Any]:
+    """Run two look-ups at once; if one fails, cancel the other and raise that failure."""
+    tasks = [asyncio.ensure_future(first), asyncio.ensure_future(second)]
+    try:
+        first_result, second_result = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
+    return first_result, second_result
+
+
+async def _given(value: T) -> T:
+    return value
+
+
+async def create_cluster(call: Call) -> web.StreamResponse:
+    body = call.body
+    external: tuple[str, str] | None = None
+    if body["external_network_id"] and body["external_subnet_id"]:
+        external = (body["external_network_id"], body["external_subnet_id"])
+    node_image_lookup = _given(body["node_image"]) if body["node_image"] else find_node_image(call)
+    external_lookup = (
+        find_external_network(call) if body["is_public"] and external is None else _given(external)
+    )
+    node_image, external = await _both(node_image_lookup, external_lookup)
+    answer = await call.upstream.request(
+        SERVICE,
+        "POST",
+        "/v1/clusters",
+        ctx=call.ctx,
+        json_body=to_native(body, node_image=node_image, external=external),
+        headers=NKS_HEADERS,
+    )
+    return reply(created_from_native(answer.json_object(), body), status=201)
 
 
 @hookimpl
-def nhn_proxy_routes(settings):
-    return []
+def nhn_proxy_routes(settings: Settings) -> list[Route]:
+    common: dict[str, Any] = {
+        "tags": TAGS,
+        "needs": NEEDS,
+        "regions": settings.regions.nks,
+        "service_name": "NKS",
+    }
+    cluster_param = {"cluster_name": CLUSTER_NAME}
+    return [
+        Route(
+            "GET",
+            "/nks/clusters/",
+            list_clusters,
+            summary="List Kubernetes clusters",
+            description="The project's NKS clusters in the region (NKS `GET /v1/clusters`).",
+            response=ClusterListSchema,
+            errors=(403,),
+            **common,
+        ),
+        Route(
+            "POST",
+            "/nks/clusters/create/",
+            create_cluster,
+            summary="Create a Kubernetes cluster",
+            description="Starts creating an NKS cluster (NKS `POST /v1/clusters`); it is then "
+            "CREATE_IN_PROGRESS until CREATE_COMPLETE. The node image and, for a public "
+            "cluster, the external network are looked up when not given.",
+            body=ClusterCreateSchema,
+            response=ClusterCreatedSchema,
+            status=201,
+            errors=(403, 409),
+            **common,
+        ),
+        Route(
+            "GET",
+            "/nks/clusters/{cluster_name}/",
+            get_cluster,
+            summary="Show a Kubernetes cluster",
+            description="One NKS cluster by name or UUID (NKS `GET /v1/clusters/{id}`).",
+            params=cluster_param,
+            response=ClusterAnswerSchema,
+            errors=(403, 409),
+            **common,
+        ),
+        Route(
+            "GET",
+            "/nks/clusters/{cluster_name}/config/",
+            get_kubeconfig,
+            summary="Get a cluster's kubeconfig",
+            description="The kubeconfig YAML of an NKS cluster (NKS "
+            "`GET /v1/clusters/{id}/config`). It holds admin credentials: keep it secret.",
+            params=cluster_param,
+            response=KubeconfigSchema,
+            errors=(403, 409),
+            **common,
+        ),
+        Route(
+            "DELETE",
+            "/nks/clusters/{cluster_name}/",
+            delete_cluster,
+            summary="Delete a Kubernetes cluster",
+            description="Starts deleting an NKS cluster by name or UUID (NKS "
+            "`DELETE /v1/clusters/{id}`); it is DELETE_IN_PROGRESS, then gone.",
+            params=cluster_param,
+            status=204,
+            errors=(403, 409),
+            **common,
+        ),
+    ]

@@ -1,0 +1,943 @@
+"""NKS plugin: translation functions and the routes with NHN (NKS, image, network) mocked."""
+
+from __future__ import annotations
+
+import pytest
+from yarl import URL
+
+from plugins.kubernetes import (
+    choose_node_image,
+    cluster_from_native,
+    clusters_from_native,
+    config_from_native,
+    created_from_native,
+    external_network_from_native,
+    images_from_native,
+    to_native,
+)
+from proxy.errors import UpstreamBadResponse
+from tests.conftest import IMAGE_KR2, KUBERNETES_KR2, NETWORK_KR2, TOKEN, network_headers
+
+CLUSTER_UUID = "2b778d83-8b67-45b1-920e-b0c5ad5c2f30"
+NEW_UUID = "5801ef8a-3760-4858-b467-fc4c1201241d"
+VPC = "eb212079-b6ec-430c-ba57-14280a457bcb"
+SUBNET = "4fdf5b80-3d35-43f5-a5c1-010a3b6c8e90"
+FLAVOR = "6ef27f21-c774-4c0e-84ff-7dd4a762571f"
+EXTERNAL_NETWORK = "b04b1c31-f2e9-4ae0-a264-02b7d61ad618"
+EXTERNAL_SUBNETS = ("6b3f7d6d-df61-4345-beb5-1621fd274659", "f22ae5cb-5e52-4704-9c31-83dc3826efb7")
+UBUNTU_NKS_IMAGE = "1c868787-6207-4ff2-a1e7-ae1331d6829b"
+ROCKY_NKS_IMAGE = "9a1e6c27-62d1-4bb2-a0a9-61fd6c6b3f21"
+OLD_UBUNTU_NKS_IMAGE = "f462a2a5-ba24-46d6-b7a1-9a9febcd3cfc"
+
+CLUSTERS_URL = f"{KUBERNETES_KR2}/v1/clusters"
+IMAGES_URL = (
+    f"{IMAGE_KR2}/v2/images?nhncloud_allow_nks_cpu_flavor=true&visibility=public"
+    "&status=active&limit=100"
+)
+NETWORKS_URL = f"{NETWORK_KR2}/v2.0/networks?router:external=True"
+
+NATIVE_LIST = {
+    "clusters": [
+        {
+            "uuid": CLUSTER_UUID,
+            "name": "k8s-test",
+            "cluster_template_id": "b4503d97-6012-499d-a31a-5200f94a7890",
+            "create_timeout": 60,
+            "docker_volume_size": None,
+            "flavor_id": FLAVOR,
+            "keypair": "testkeypair",
+            "node_count": 1,
+            "stack_id": "7f497472-9729-4b89-9124-1c097335b856",
+            "status": "CREATE_COMPLETE",
+            "health_status": "HEALTHY",
+            "labels": {
+                "availability_zone": "kr2-pub-b",
+                "cert_manager_api": "True",
+                "kube_tag": "v1.23.3",
+                "master_lb_floating_ip_enabled": "true",
+            },
+            "links": [{"href": f"{CLUSTERS_URL}/{CLUSTER_UUID}", "rel": "self"}],
+        },
+        {
+            "uuid": NEW_UUID,
+            "name": "k8s-new",
+            "node_count": 3,
+            "status": "CREATE_IN_PROGRESS",
+            "labels": {},
+        },
+    ]
+}
+NATIVE_CLUSTER = {
+    "uuid": CLUSTER_UUID,
+    "name": "test-k8s",
+    "status": "CREATE_COMPLETE",
+    "status_reason": None,
+    "api_address": "https://2b778d83-kr2-k8s.container.cloud.toast.com:6443",
+    "cluster_template_id": "b4503d97-6012-499d-a31a-5200f94a7890",
+    "coe_version": "v1.23.3",
+    "container_version": "1.12.6",
+    "create_timeout": 60,
+    "created_at": "2021-08-05T01:48:39+00:00",
+    "updated_at": "2021-08-05T04:39:49+00:00",
+    "docker_volume_size": None,
+    "fixed_network": VPC,
+    "fixed_subnet": SUBNET,
+    "flavor_id": FLAVOR,
+    "floating_ip_enabled": False,
+    "health_status": "HEALTHY",
+    "health_status_reason": {"api": "ok", "test-k8s-default-w-bnga636xulqk-node-0.Ready": "True"},
+    "keypair": "test-keypair",
+    "labels": {
+        "kube_tag": "v1.23.4",
+        "availability_zone": "kr2-pub-b",
+        "node_image": OLD_UBUNTU_NKS_IMAGE,
+        "cert_manager_api": "True",
+        "master_lb_floating_ip_enabled": "true",
+        "kube_version_status": "NEED_UPGRADE",
+    },
+    "links": [{"href": f"{CLUSTERS_URL}/{CLUSTER_UUID}", "rel": "self"}],
+    "node_addresses": ["192.168.0.5"],
+    "node_count": 1,
+    "project_id": "1ffeaca9bbf94ab1aa9cffdec29a258a",
+    "stack_id": "7f497472-9729-4b89-9124-1c097335b856",
+    "user_id": "12ba32bebc414c4992a2c9be3952a64c",
+}
+PUBLIC_CLUSTER = {
+    "uuid": CLUSTER_UUID,
+    "name": "test-k8s",
+    "status": "CREATE_COMPLETE",
+    "node_count": 1,
+    "status_reason": None,
+    "kubernetes_version": "v1.23.4",
+    "api_address": "https://2b778d83-kr2-k8s.container.cloud.toast.com:6443",
+    "created_at": "2021-08-05T01:48:39+00:00",
+    "updated_at": "2021-08-05T04:39:49+00:00",
+    "health_status": "HEALTHY",
+    "fixed_network": VPC,
+    "fixed_subnet": SUBNET,
+    "flavor_id": FLAVOR,
+    "keypair": "test-keypair",
+}
+KUBECONFIG = (
+    "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: LS0tLS1CRU...\n"
+    '    server: https://96742ac4-kr2-k8s.container.cloud.toast.com:6443\n  name: "test-k8s"\n'
+    'contexts:\n- context:\n    cluster: "test-k8s"\n    user: admin\n  name: default\n'
+    "current-context: default\nkind: Config\npreferences: {}\nusers:\n- name: admin\n  user:\n"
+    "    client-certificate-data: LS0tLS1CRU...\n    client-key-data: LS0tLS1CRU...\n"
+)
+
+
+def image(image_id, name, created_at, *, distro="ubuntu", architecture="amd64"):
+    return {
+        "id": image_id,
+        "name": name,
+        "status": "active",
+        "visibility": "public",
+        "created_at": created_at,
+        "updated_at": created_at,
+        "os_type": "linux",
+        "os_distro": distro,
+        "os_architecture": architecture,
+        "nhncloud_allow_nks_cpu_flavor": "true",
+        "self": f"/v2/images/{image_id}",
+    }
+
+
+NATIVE_IMAGES = {
+    "images": [
+        image(
+            ROCKY_NKS_IMAGE,
+            "Rocky Linux 8.10 - Container (2025.01.21)",
+            "2025-01-21T02:02:00Z",
+            distro="rocky",
+        ),
+        image(
+            UBUNTU_NKS_IMAGE,
+            "Ubuntu Server 22.04 LTS - Container (2025.01.21)",
+            "2025-01-21T02:01:00Z",
+        ),
+        image(
+            OLD_UBUNTU_NKS_IMAGE,
+            "Ubuntu Server 20.04 LTS - Container (2023.11.21)",
+            "2023-11-21T02:00:00Z",
+        ),
+    ],
+    "schema": "/v2/schemas/images",
+    "first": "/v2/images?nhncloud_allow_nks_cpu_flavor=true&visibility=public",
+}
+NATIVE_NETWORKS = {
+    "networks": [
+        {
+            "name": "public_network",
+            "id": EXTERNAL_NETWORK,
+            "status": "ACTIVE",
+            "shared": True,
+            "subnets": list(EXTERNAL_SUBNETS),
+            "admin_state_up": True,
+            "port_security_enabled": True,
+            "router:external": True,
+            "tenant_id": "e873d250f2ca40b78e2c12cfbaaeb740",
+            "mtu": 0,
+        }
+    ]
+}
+CREATE_BODY = {
+    "cluster_name": "my-cluster",
+    "vpc_id": VPC,
+    "subnet_id": SUBNET,
+    "instance_type": FLAVOR,
+    "keypair_name": "my-keypair",
+    "kubernetes_version": "v1.28.3",
+    "availability_zone": "kr2-pub-b",
+    "node_count": 3,
+}
+# CREATE_BODY after validation: defaults filled in
+LOADED_BODY = {
+    **CREATE_BODY,
+    "is_public": True,
+    "external_network_id": None,
+    "external_subnet_id": None,
+    "boot_volume_size": 50,
+    "boot_volume_type": "General SSD",
+    "node_image": None,
+}
+
+
+def native_create_body(node_image, external=None, *, public=True, node_count=3):
+    labels = {
+        "kube_tag": "v1.28.3",
+        "availability_zone": "kr2-pub-b",
+        "node_image": node_image,
+        "boot_volume_type": "General SSD",
+        "boot_volume_size": "50",
+        "cert_manager_api": "True",
+        "master_lb_floating_ip_enabled": "True" if public else "False",
+        "ca_enable": "false",
+        "clusterautoscale": "nodegroupfeature",
+    }
+    if external:
+        labels["external_network_id"], labels["external_subnet_id_list"] = external
+    return {
+        "name": "my-cluster",
+        "cluster_template_id": "iaas_console",
+        "create_timeout": 60,
+        "fixed_network": VPC,
+        "fixed_subnet": SUBNET,
+        "flavor_id": FLAVOR,
+        "keypair": "my-keypair",
+        "node_count": node_count,
+        "labels": labels,
+    }
+
+
+def magnum_error(status, detail):
+    return {
+        "errors": [
+            {
+                "request_id": "",
+                "code": "client",
+                "status": status,
+                "title": detail.rstrip("."),
+                "detail": detail,
+                "links": [],
+            }
+        ]
+    }
+
+
+def assert_nks_headers(call):
+    assert call.headers["X-Auth-Token"] == TOKEN
+    assert call.headers["OpenStack-API-Version"] == "container-infra latest"
+    assert call.headers["Accept"] == "application/json"
+
+
+def normal(url):
+    """A URL with its query sorted (aioresponses records queries sorted)."""
+    parsed = URL(url)
+    return str(parsed.with_query(sorted(parsed.query.items())))
+
+
+def by_url(nhn):
+    return {(call.method, normal(call.url)): call for call in nhn.calls()}
+
+
+# --- translations ----------------------------------------------------------------------------
+
+
+def test_clusters_from_native_keeps_the_four_spec_fields():
+    assert clusters_from_native(NATIVE_LIST) == {
+        "clusters": [
+            {
+                "uuid": CLUSTER_UUID,
+                "name": "k8s-test",
+                "status": "CREATE_COMPLETE",
+                "node_count": 1,
+            },
+            {"uuid": NEW_UUID, "name": "k8s-new", "status": "CREATE_IN_PROGRESS", "node_count": 3},
+        ]
+    }
+
+
+def test_clusters_from_native_accepts_node_count_as_string():
+    native = {"clusters": [{"uuid": NEW_UUID, "name": "a", "status": "X", "node_count": "2"}]}
+    assert clusters_from_native(native)["clusters"][0]["node_count"] == 2
+
+
+@pytest.mark.parametrize(
+    "native",
+    [
+        {},
+        {"clusters": None},
+        {"clusters": [{"uuid": NEW_UUID, "name": "a", "status": "X"}]},
+        {"clusters": [{"uuid": NEW_UUID, "name": "a", "status": "X", "node_count": True}]},
+        {"clusters": [{"uuid": None, "name": "a", "status": "X", "node_count": 1}]},
+    ],
+)
+def test_clusters_from_native_rejects_unexpected_bodies(native):
+    with pytest.raises(UpstreamBadResponse):
+        clusters_from_native(native)
+
+
+def test_cluster_from_native_wraps_and_adds_extras():
+    assert cluster_from_native(NATIVE_CLUSTER) == {"cluster": PUBLIC_CLUSTER}
+
+
+def test_cluster_from_native_version_falls_back_to_coe_version_and_extras_to_null():
+    native = {
+        "uuid": NEW_UUID,
+        "name": "fresh",
+        "status": "CREATE_IN_PROGRESS",
+        "node_count": 2,
+        "coe_version": "v1.29.3",
+        "labels": None,
+        "health_status": {"unexpected": "object"},
+    }
+    assert cluster_from_native(native) == {
+        "cluster": {
+            "uuid": NEW_UUID,
+            "name": "fresh",
+            "status": "CREATE_IN_PROGRESS",
+            "node_count": 2,
+            "status_reason": None,
+            "kubernetes_version": "v1.29.3",
+            "api_address": None,
+            "created_at": None,
+            "updated_at": None,
+            "health_status": None,
+            "fixed_network": None,
+            "fixed_subnet": None,
+            "flavor_id": None,
+            "keypair": None,
+        }
+    }
+
+
+def test_config_from_native_passes_the_yaml_through():
+    assert config_from_native({"config": KUBECONFIG}) == {"config": KUBECONFIG}
+    with pytest.raises(UpstreamBadResponse):
+        config_from_native({"config": {"apiVersion": "v1"}})
+
+
+def test_to_native_public_cluster():
+    external = (EXTERNAL_NETWORK, ":".join(EXTERNAL_SUBNETS))
+    native = to_native(LOADED_BODY, node_image=UBUNTU_NKS_IMAGE, external=external)
+    assert native == native_create_body(UBUNTU_NKS_IMAGE, external)
+    assert all(isinstance(value, str) for value in native["labels"].values())
+
+
+def test_to_native_private_cluster_with_options():
+    body = {
+        **LOADED_BODY,
+        "is_public": False,
+        "boot_volume_size": 100,
+        "boot_volume_type": "General HDD",
+        "node_count": 1,
+    }
+    native = to_native(body, node_image=ROCKY_NKS_IMAGE, external=None)
+    expected = native_create_body(ROCKY_NKS_IMAGE, public=False, node_count=1)
+    expected["labels"].update({"boot_volume_size": "100", "boot_volume_type": "General HDD"})
+    assert native == expected
+
+
+def test_created_from_native_builds_the_cluster_from_the_request():
+    assert created_from_native({"uuid": NEW_UUID}, LOADED_BODY) == {
+        "cluster": {
+            "uuid": NEW_UUID,
+            "name": "my-cluster",
+            "status": "CREATE_IN_PROGRESS",
+            "node_count": 3,
+        }
+    }
+    with pytest.raises(UpstreamBadResponse):
+        created_from_native({}, LOADED_BODY)
+
+
+def test_images_from_native_reads_the_next_marker():
+    images, marker = images_from_native(
+        {**NATIVE_IMAGES, "next": f"/v2/images?limit=100&marker={UBUNTU_NKS_IMAGE}"}
+    )
+    assert [item["id"] for item in images] == [
+        ROCKY_NKS_IMAGE,
+        UBUNTU_NKS_IMAGE,
+        OLD_UBUNTU_NKS_IMAGE,
+    ]
+    assert marker == UBUNTU_NKS_IMAGE
+    assert images_from_native(NATIVE_IMAGES)[1] is None
+    with pytest.raises(UpstreamBadResponse):
+        images_from_native({"images": "none"})
+
+
+def test_choose_node_image_prefers_newest_ubuntu():
+    assert choose_node_image(NATIVE_IMAGES["images"]) == UBUNTU_NKS_IMAGE
+
+
+def test_choose_node_image_falls_back_to_other_distributions_and_skips_arm():
+    rocky = image(
+        ROCKY_NKS_IMAGE, "Rocky Linux 8.10 - Container", "2024-01-01T00:00:00Z", distro="rocky"
+    )
+    arm = image(
+        UBUNTU_NKS_IMAGE,
+        "Ubuntu 22.04 - Container (arm)",
+        "2025-06-01T00:00:00Z",
+        architecture="aarch64",
+    )
+    assert choose_node_image([arm, rocky]) == ROCKY_NKS_IMAGE
+    assert choose_node_image([arm]) == UBUNTU_NKS_IMAGE  # better than nothing
+
+
+def test_choose_node_image_recognises_ubuntu_by_name_and_ignores_unusable_images():
+    unnamed = {
+        "id": UBUNTU_NKS_IMAGE,
+        "name": "Ubuntu Server 22.04 - Container",
+        "created_at": "2024-01-01T00:00:00Z",
+    }
+    newer_rocky = image(ROCKY_NKS_IMAGE, "Rocky", "2025-01-01T00:00:00Z", distro="rocky")
+    queued = {**image(OLD_UBUNTU_NKS_IMAGE, "Ubuntu", "2026-01-01T00:00:00Z"), "status": "queued"}
+    assert choose_node_image([newer_rocky, unnamed, queued]) == UBUNTU_NKS_IMAGE
+    assert choose_node_image([queued]) is None
+    assert choose_node_image([]) is None
+
+
+def test_external_network_from_native_joins_subnets():
+    assert external_network_from_native(NATIVE_NETWORKS) == (
+        EXTERNAL_NETWORK,
+        ":".join(EXTERNAL_SUBNETS),
+    )
+
+
+def test_external_network_from_native_skips_internal_and_subnetless_networks():
+    internal = {"id": VPC, "subnets": [SUBNET], "router:external": False}
+    empty = {"id": "0d1e5d2b-8c43-4b0d-93f4-0f0f7a1fd0b1", "subnets": [], "router:external": True}
+    assert external_network_from_native({"networks": [internal, empty]}) is None
+    assert external_network_from_native({"networks": []}) is None
+    with pytest.raises(UpstreamBadResponse):
+        external_network_from_native({"networks": [{"id": VPC, "subnets": "x"}]})
+
+
+# --- list ------------------------------------------------------------------------------------
+
+
+async def test_list_clusters_sends_native_request_and_answers_spec_shape(client, nhn):
+    nhn.get(CLUSTERS_URL, payload=NATIVE_LIST)
+    response = await client.get("/api/nhn/nks/clusters/", headers=network_headers())
+    assert response.status == 200
+    assert await response.json() == clusters_from_native(NATIVE_LIST)
+    call = nhn.only_call()
+    assert (call.method, call.url) == ("GET", CLUSTERS_URL)
+    assert_nks_headers(call)
+    assert call.json is None
+
+
+async def test_list_clusters_without_trailing_slash_in_kr1(client, nhn):
+    kr1 = "https://kr1-api-kubernetes-infrastructure.nhncloudservice.com/v1/clusters"
+    nhn.get(kr1, payload={"clusters": []})
+    response = await client.get("/api/nhn/nks/clusters", headers=network_headers("KR1"))
+    assert response.status == 200
+    assert await response.json() == {"clusters": []}
+    assert nhn.only_call().url == kr1
+
+
+NKS_ROUTES = (
+    ("GET", "/api/nhn/nks/clusters/"),
+    ("GET", "/api/nhn/nks/clusters/my-cluster/"),
+    ("GET", "/api/nhn/nks/clusters/my-cluster/config/"),
+    ("POST", "/api/nhn/nks/clusters/create/"),
+    ("DELETE", "/api/nhn/nks/clusters/my-cluster/"),
+)
+
+
+async def test_nks_is_refused_in_jp1_without_upstream_call(client, nhn):
+    for method, path in NKS_ROUTES:
+        kwargs = {"json": CREATE_BODY} if method == "POST" else {}
+        response = await client.request(method, path, headers=network_headers("jp1"), **kwargs)
+        assert response.status == 400, (method, path)
+        payload = await response.json()
+        assert payload["code"] == 400
+        assert "NKS" in payload["error"] and "jp1" in payload["error"], payload
+    assert nhn.calls() == []
+
+
+async def test_missing_token_is_401_and_missing_region_400(client, nhn):
+    response = await client.get("/api/nhn/nks/clusters/", headers={"X-NHN-Region": "kr2"})
+    assert response.status == 401
+    assert (await response.json())["code"] == 401
+    response = await client.get("/api/nhn/nks/clusters/", headers={"X-NHN-Token": TOKEN})
+    assert response.status == 400
+    assert "X-NHN-Region" in (await response.json())["error"]
+    response = await client.get(
+        "/api/nhn/nks/clusters/", headers={"X-NHN-Token": TOKEN, "X-NHN-Region": "us1"}
+    )
+    assert response.status == 400
+    assert nhn.calls() == []
+
+
+async def test_list_clusters_unexpected_body_is_502(client, nhn):
+    nhn.get(CLUSTERS_URL, payload={"items": []})
+    response = await client.get("/api/nhn/nks/clusters/", headers=network_headers())
+    assert response.status == 502
+    payload = await response.json()
+    assert payload["code"] == 502 and "kubernetes" in payload["error"]
+
+
+async def test_list_clusters_upstream_401_passes_through(client, nhn):
+    nhn.get(
+        CLUSTERS_URL,
+        status=401,
+        payload={
+            "error": {
+                "code": 401,
+                "title": "Unauthorized",
+                "message": "The request you have made requires authentication.",
+            }
+        },
+    )
+    response = await client.get("/api/nhn/nks/clusters/", headers=network_headers())
+    assert response.status == 401
+    assert await response.json() == {
+        "error": "The request you have made requires authentication.",
+        "code": 401,
+    }
+
+
+# --- get / config ----------------------------------------------------------------------------
+
+
+async def test_get_cluster_by_name(client, nhn):
+    nhn.get(f"{CLUSTERS_URL}/test-k8s", payload=NATIVE_CLUSTER)
+    response = await client.get("/api/nhn/nks/clusters/test-k8s/", headers=network_headers())
+    assert response.status == 200
+    assert await response.json() == {"cluster": PUBLIC_CLUSTER}
+    call = nhn.only_call()
+    assert (call.method, call.url) == ("GET", f"{CLUSTERS_URL}/test-k8s")
+    assert_nks_headers(call)
+
+
+async def test_get_cluster_by_uuid_without_trailing_slash(client, nhn):
+    nhn.get(f"{CLUSTERS_URL}/{CLUSTER_UUID}", payload=NATIVE_CLUSTER)
+    response = await client.get(f"/api/nhn/nks/clusters/{CLUSTER_UUID}", headers=network_headers())
+    assert response.status == 200
+    assert (await response.json())["cluster"]["uuid"] == CLUSTER_UUID
+
+
+async def test_get_cluster_404_keeps_magnum_message(client, nhn):
+    detail = "Cluster missing-one could not be found."
+    nhn.get(f"{CLUSTERS_URL}/missing-one", status=404, payload=magnum_error(404, detail))
+    response = await client.get("/api/nhn/nks/clusters/missing-one/", headers=network_headers())
+    assert response.status == 404
+    assert await response.json() == {"error": detail, "code": 404}
+
+
+async def test_get_cluster_unexpected_body_is_502(client, nhn):
+    nhn.get(f"{CLUSTERS_URL}/test-k8s", payload={"cluster": NATIVE_CLUSTER})
+    response = await client.get("/api/nhn/nks/clusters/test-k8s/", headers=network_headers())
+    assert response.status == 502
+    assert (await response.json())["code"] == 502
+
+
+PATH_TRICKS = (
+    "..",
+    "%2e%2e",
+    "a%2Fb",
+    "%2F",
+    "a%3Fb",
+    "a%23b",
+    ".hidden",
+    "a%20b",
+    "a.b",
+    "-x",
+    "x" * 129,
+)
+
+
+async def test_cluster_name_path_tricks_make_no_upstream_call(client, nhn):
+    for name in PATH_TRICKS:
+        for suffix in ("/", "/config/", ""):
+            response = await client.get(
+                f"/api/nhn/nks/clusters/{name}{suffix}", headers=network_headers()
+            )
+            assert response.status in (400, 404), (name, suffix, response.status)
+            assert (await response.json())["code"] == response.status
+    assert nhn.calls() == []
+
+
+async def test_delete_path_tricks_make_no_upstream_call(client, nhn):
+    for name in ("%2e%2e", "a%2Fb", "a%3Fb"):
+        response = await client.delete(f"/api/nhn/nks/clusters/{name}/", headers=network_headers())
+        assert response.status in (400, 404)
+    assert nhn.calls() == []
+
+
+async def test_get_kubeconfig(client, nhn):
+    nhn.get(f"{CLUSTERS_URL}/test-k8s/config", payload={"config": KUBECONFIG})
+    response = await client.get("/api/nhn/nks/clusters/test-k8s/config/", headers=network_headers())
+    assert response.status == 200
+    assert await response.json() == {"config": KUBECONFIG}
+    call = nhn.only_call()
+    assert (call.method, call.url) == ("GET", f"{CLUSTERS_URL}/test-k8s/config")
+    assert_nks_headers(call)
+
+
+async def test_get_kubeconfig_without_trailing_slash_and_409_passthrough(client, nhn):
+    detail = "Cluster test-k8s is not ready: CREATE_IN_PROGRESS."
+    nhn.get(f"{CLUSTERS_URL}/test-k8s/config", status=409, payload=magnum_error(409, detail))
+    response = await client.get("/api/nhn/nks/clusters/test-k8s/config", headers=network_headers())
+    assert response.status == 409
+    assert await response.json() == {"error": detail, "code": 409}
+
+
+async def test_kubeconfig_is_not_logged(client, nhn, caplog):
+    caplog.set_level("DEBUG")
+    secret = "client-key-data: c2VjcmV0LWtleS1ub3QtZm9yLWxvZ3M="
+    nhn.get(f"{CLUSTERS_URL}/test-k8s/config", payload={"config": f"kind: Config\n{secret}\n"})
+    response = await client.get("/api/nhn/nks/clusters/test-k8s/config/", headers=network_headers())
+    assert response.status == 200
+    assert "c2VjcmV0LWtleS1ub3QtZm9yLWxvZ3M=" in (await response.json())["config"]
+    for record in caplog.records:
+        assert "c2VjcmV0LWtleS1ub3QtZm9yLWxvZ3M=" not in record.getMessage()
+        assert "c2VjcmV0LWtleS1ub3QtZm9yLWxvZ3M=" not in repr(getattr(record, "fields", ""))
+
+
+# --- delete ----------------------------------------------------------------------------------
+
+
+async def test_delete_cluster(client, nhn):
+    nhn.delete(f"{CLUSTERS_URL}/test-k8s", status=204)
+    response = await client.delete("/api/nhn/nks/clusters/test-k8s/", headers=network_headers())
+    assert response.status == 204
+    assert await response.read() == b""
+    call = nhn.only_call()
+    assert (call.method, call.url) == ("DELETE", f"{CLUSTERS_URL}/test-k8s")
+    assert_nks_headers(call)
+    assert call.json is None
+
+
+async def test_delete_cluster_without_trailing_slash_409_passthrough(client, nhn):
+    detail = "Cluster test-k8s already has an operation in progress."
+    nhn.delete(f"{CLUSTERS_URL}/test-k8s", status=409, payload=magnum_error(409, detail))
+    response = await client.delete("/api/nhn/nks/clusters/test-k8s", headers=network_headers())
+    assert response.status == 409
+    assert await response.json() == {"error": detail, "code": 409}
+
+
+async def test_delete_cluster_404_passthrough(client, nhn):
+    detail = "Cluster gone could not be found."
+    nhn.delete(f"{CLUSTERS_URL}/gone", status=404, payload=magnum_error(404, detail))
+    response = await client.delete("/api/nhn/nks/clusters/gone/", headers=network_headers())
+    assert response.status == 404
+    assert await response.json() == {"error": detail, "code": 404}
+
+
+# --- create ----------------------------------------------------------------------------------
+
+CREATED = {
+    "cluster": {
+        "uuid": NEW_UUID,
+        "name": "my-cluster",
+        "status": "CREATE_IN_PROGRESS",
+        "node_count": 3,
+    }
+}
+
+
+async def test_create_public_cluster_looks_up_image_and_external_network(client, nhn):
+    nhn.get(IMAGES_URL, payload=NATIVE_IMAGES)
+    nhn.get(NETWORKS_URL, payload=NATIVE_NETWORKS)
+    nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=CREATE_BODY, headers=network_headers()
+    )
+    assert response.status == 201
+    assert await response.json() == CREATED
+    calls = by_url(nhn)
+    assert set(calls) == {
+        ("GET", normal(IMAGES_URL)),
+        ("GET", normal(NETWORKS_URL)),
+        ("POST", CLUSTERS_URL),
+    }
+    for lookup in (calls["GET", normal(IMAGES_URL)], calls["GET", normal(NETWORKS_URL)]):
+        assert lookup.headers["X-Auth-Token"] == TOKEN
+        assert lookup.json is None
+    create = calls["POST", CLUSTERS_URL]
+    assert_nks_headers(create)
+    assert create.headers["Content-Type"] == "application/json"
+    assert create.json == native_create_body(
+        UBUNTU_NKS_IMAGE, (EXTERNAL_NETWORK, ":".join(EXTERNAL_SUBNETS))
+    )
+
+
+async def test_create_private_cluster_without_trailing_slash(client, nhn):
+    nhn.get(IMAGES_URL, payload=NATIVE_IMAGES)
+    nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
+    body = {**CREATE_BODY, "is_public": False, "node_count": 1}
+    response = await client.post(
+        "/api/nhn/nks/clusters/create", json=body, headers=network_headers()
+    )
+    assert response.status == 201
+    assert await response.json() == {
+        "cluster": {**CREATED["cluster"], "node_count": 1},
+    }
+    calls = by_url(nhn)
+    assert set(calls) == {("GET", normal(IMAGES_URL)), ("POST", CLUSTERS_URL)}
+    assert calls["POST", CLUSTERS_URL].json == native_create_body(
+        UBUNTU_NKS_IMAGE, public=False, node_count=1
+    )
+
+
+async def test_create_with_explicit_node_image_and_external_network_makes_no_lookup(client, nhn):
+    nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
+    body = {
+        **CREATE_BODY,
+        "is_public": True,
+        "node_image": OLD_UBUNTU_NKS_IMAGE,
+        "external_network_id": "751b8227-7b45-440a-9349-dbf829d0aba5",
+        "external_subnet_id": "59ddc195-76b1-431d-9693-f09880747dc6",
+        "boot_volume_size": 20,
+        "boot_volume_type": "General HDD",
+    }
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 201
+    assert await response.json() == CREATED
+    call = nhn.only_call()
+    assert (call.method, call.url) == ("POST", CLUSTERS_URL)
+    expected = native_create_body(
+        OLD_UBUNTU_NKS_IMAGE,
+        ("751b8227-7b45-440a-9349-dbf829d0aba5", "59ddc195-76b1-431d-9693-f09880747dc6"),
+    )
+    expected["labels"].update({"boot_volume_size": "20", "boot_volume_type": "General HDD"})
+    assert call.json == expected
+
+
+async def test_create_private_cluster_forwards_explicit_external_network(client, nhn):
+    # NHN requires these labels whenever the subnet's router reaches an internet gateway
+    nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
+    body = {
+        **CREATE_BODY,
+        "is_public": False,
+        "node_image": OLD_UBUNTU_NKS_IMAGE,
+        "external_network_id": EXTERNAL_NETWORK,
+        "external_subnet_id": ":".join(EXTERNAL_SUBNETS),
+    }
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 201
+    assert nhn.only_call().json == native_create_body(
+        OLD_UBUNTU_NKS_IMAGE, (EXTERNAL_NETWORK, ":".join(EXTERNAL_SUBNETS)), public=False
+    )
+
+
+async def test_create_blank_optional_ids_count_as_absent(client, nhn):
+    nhn.get(IMAGES_URL, payload=NATIVE_IMAGES)
+    nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
+    body = {
+        **CREATE_BODY,
+        "is_public": False,
+        "external_network_id": "",
+        "external_subnet_id": None,
+        "node_image": "",
+    }
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 201
+    assert by_url(nhn)["POST", CLUSTERS_URL].json == native_create_body(
+        UBUNTU_NKS_IMAGE, public=False
+    )
+
+
+async def test_create_follows_image_pages(client, nhn):
+    first_page = {
+        **NATIVE_IMAGES,
+        "images": NATIVE_IMAGES["images"][:1],
+        "next": f"/v2/images?marker={ROCKY_NKS_IMAGE}",
+    }
+    second_page = {**NATIVE_IMAGES, "images": NATIVE_IMAGES["images"][1:]}
+    nhn.get(IMAGES_URL, payload=first_page)
+    nhn.get(f"{IMAGES_URL}&marker={ROCKY_NKS_IMAGE}", payload=second_page)
+    nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
+    body = {**CREATE_BODY, "is_public": False}
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 201
+    assert len(nhn.calls()) == 3
+    assert by_url(nhn)["POST", CLUSTERS_URL].json["labels"]["node_image"] == UBUNTU_NKS_IMAGE
+
+
+async def test_create_public_without_external_network_is_400_naming_fields(client, nhn):
+    nhn.get(IMAGES_URL, payload=NATIVE_IMAGES)
+    nhn.get(NETWORKS_URL, payload={"networks": []})
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=CREATE_BODY, headers=network_headers()
+    )
+    assert response.status == 400
+    payload = await response.json()
+    assert payload["code"] == 400
+    assert "external_network_id" in payload["error"] and "external_subnet_id" in payload["error"]
+    assert ("POST", CLUSTERS_URL) not in by_url(nhn)
+
+
+async def test_create_without_nks_image_is_400_naming_node_image(client, nhn):
+    nhn.get(IMAGES_URL, payload={"images": [], "schema": "/v2/schemas/images"})
+    nhn.get(NETWORKS_URL, payload=NATIVE_NETWORKS)
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=CREATE_BODY, headers=network_headers()
+    )
+    assert response.status == 400
+    payload = await response.json()
+    assert "node_image" in payload["error"]
+    assert ("POST", CLUSTERS_URL) not in by_url(nhn)
+
+
+async def test_create_lookup_failure_is_reported(client, nhn):
+    nhn.get(NETWORKS_URL, status=500, body="boom")
+    body = {**CREATE_BODY, "node_image": OLD_UBUNTU_NKS_IMAGE}
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 502
+    assert normal(nhn.only_call().url) == normal(NETWORKS_URL)
+
+
+async def test_create_409_passes_through(client, nhn):
+    detail = "A cluster with the name my-cluster already exists."
+    nhn.post(CLUSTERS_URL, status=409, payload=magnum_error(409, detail))
+    body = {**CREATE_BODY, "is_public": False, "node_image": OLD_UBUNTU_NKS_IMAGE}
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 409
+    assert await response.json() == {"error": detail, "code": 409}
+
+
+async def test_create_unexpected_answer_is_502(client, nhn):
+    nhn.post(CLUSTERS_URL, status=202, payload={"id": NEW_UUID})
+    body = {**CREATE_BODY, "is_public": False, "node_image": OLD_UBUNTU_NKS_IMAGE}
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 502
+    assert (await response.json())["code"] == 502
+
+
+def without(field):
+    return {key: value for key, value in CREATE_BODY.items() if key != field}
+
+
+INVALID_BODIES = (
+    (without("cluster_name"), "cluster_name"),
+    (without("vpc_id"), "vpc_id"),
+    (without("subnet_id"), "subnet_id"),
+    (without("instance_type"), "instance_type"),
+    (without("keypair_name"), "keypair_name"),
+    (without("kubernetes_version"), "kubernetes_version"),
+    (without("availability_zone"), "availability_zone"),
+    ({**CREATE_BODY, "cluster_name": "1cluster"}, "cluster_name"),
+    ({**CREATE_BODY, "cluster_name": "my_cluster"}, "cluster_name"),
+    ({**CREATE_BODY, "cluster_name": "a" * 21}, "cluster_name"),
+    ({**CREATE_BODY, "cluster_name": ""}, "cluster_name"),
+    ({**CREATE_BODY, "vpc_id": "../etc"}, "vpc_id"),
+    ({**CREATE_BODY, "subnet_id": "x" * 129}, "subnet_id"),
+    ({**CREATE_BODY, "instance_type": 5}, "instance_type"),
+    ({**CREATE_BODY, "keypair_name": ""}, "keypair_name"),
+    ({**CREATE_BODY, "keypair_name": "k" * 256}, "keypair_name"),
+    ({**CREATE_BODY, "kubernetes_version": "1.28.3"}, "kubernetes_version"),
+    ({**CREATE_BODY, "kubernetes_version": "v1.28"}, "kubernetes_version"),
+    ({**CREATE_BODY, "availability_zone": "kr pub a"}, "availability_zone"),
+    ({**CREATE_BODY, "is_public": "yes"}, "is_public"),
+    ({**CREATE_BODY, "node_count": 0}, "node_count"),
+    ({**CREATE_BODY, "node_count": 101}, "node_count"),
+    ({**CREATE_BODY, "node_count": "3"}, "node_count"),
+    ({**CREATE_BODY, "node_count": 2.5}, "node_count"),
+    ({**CREATE_BODY, "boot_volume_size": 9}, "boot_volume_size"),
+    ({**CREATE_BODY, "boot_volume_size": 1001}, "boot_volume_size"),
+    ({**CREATE_BODY, "boot_volume_type": ""}, "boot_volume_type"),
+    ({**CREATE_BODY, "boot_volume_type": "t" * 65}, "boot_volume_type"),
+    ({**CREATE_BODY, "node_image": "a/b"}, "node_image"),
+    ({**CREATE_BODY, "external_network_id": EXTERNAL_NETWORK}, "external_subnet_id"),
+    ({**CREATE_BODY, "external_subnet_id": EXTERNAL_SUBNETS[0]}, "external_network_id"),
+    ({**CREATE_BODY, "external_subnet_id": "a::b"}, "external_subnet_id"),
+    ({**CREATE_BODY, "addons": []}, "addons"),
+)
+
+
+async def test_create_validation_names_the_field(client, nhn):
+    for body, field in INVALID_BODIES:
+        response = await client.post(
+            "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+        )
+        assert response.status == 400, (field, body)
+        payload = await response.json()
+        assert payload["code"] == 400 and field in payload["error"], (field, payload)
+    assert nhn.calls() == []
+
+
+async def test_create_rejects_malformed_bodies(client, nhn):
+    for raw in (b"not json", b"[]", b'{"cluster_name": ', b'"text"'):
+        response = await client.post(
+            "/api/nhn/nks/clusters/create/",
+            data=raw,
+            headers={**network_headers(), "Content-Type": "application/json"},
+        )
+        assert response.status == 400, raw
+        assert (await response.json())["code"] == 400
+    assert nhn.calls() == []
+
+
+async def test_create_requires_token(client, nhn):
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=CREATE_BODY, headers={"X-NHN-Region": "kr2"}
+    )
+    assert response.status == 401
+    assert nhn.calls() == []
+
+
+async def test_get_create_path_is_a_cluster_lookup_not_a_create(client, nhn):
+    nhn.get(f"{CLUSTERS_URL}/create", status=404, payload=magnum_error(404, "Not found."))
+    response = await client.get("/api/nhn/nks/clusters/create/", headers=network_headers())
+    assert response.status == 404
+    assert nhn.only_call().method == "GET"
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------
+
+
+async def test_openapi_documents_the_nks_routes(client):
+    response = await client.get("/api/docs/openapi.json")
+    assert response.status == 200
+    document = await response.json()
+    paths = document["paths"]
+    assert {"get"} <= set(paths["/api/nhn/nks/clusters/"])
+    assert {"post"} <= set(paths["/api/nhn/nks/clusters/create/"])
+    assert {"get", "delete"} <= set(paths["/api/nhn/nks/clusters/{cluster_name}/"])
+    assert {"get"} <= set(paths["/api/nhn/nks/clusters/{cluster_name}/config/"])
+    region = next(
+        parameter
+        for parameter in paths["/api/nhn/nks/clusters/"]["get"]["parameters"]
+        if parameter["name"] == "X-NHN-Region"
+    )
+    assert region["schema"]["enum"] == ["kr1", "kr2", "kr3"]
+    schemas = document["components"]["schemas"]
+    assert {"ClusterCreate", "ClusterDetail", "ClusterSummary", "Kubeconfig"} <= set(schemas)
