@@ -17,7 +17,7 @@ from typing import Any
 
 import marshmallow
 from aiohttp import web
-from aiohttp_apigami import docs, json_schema, response_schema
+from aiohttp_apigami import docs, json_schema, request_schema, response_schema
 
 from proxy.context import HEADER_ORDER, Header, NhnContext, read_context
 from proxy.errors import BadRequest, ValidationFailed
@@ -70,6 +70,8 @@ class Route:
     query: type[marshmallow.Schema] | None = None
     response: type[marshmallow.Schema] | None = None
     status: int = 200
+    # other success statuses answered with the same schema (e.g. 202 "already existed")
+    other_statuses: tuple[int, ...] = ()
     description: str = ""
     # regions where the NHN service exists; None = every allowed region
     regions: tuple[str, ...] | None = None
@@ -246,8 +248,12 @@ def document(handler: Any, route: Route, settings: Settings) -> Any:
     )(handler)
     if route.body is not None:
         handler = json_schema(route.body, required=True)(handler)
+    if route.query is not None:
+        handler = request_schema(route.query, location="querystring")(handler)
     if route.response is not None:
         handler = response_schema(route.response, route.status, description="success")(handler)
+        for status in route.other_statuses:
+            handler = response_schema(route.response, status, description="success")(handler)
     else:
         handler = docs(responses={route.status: {"description": "success, no body"}})(handler)
     codes = {400, 500, 502, 503, 504, *route.errors}
