@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 
@@ -49,18 +48,43 @@ class ProbePlugin:
     def nhn_proxy_routes(self, settings):
         needs = frozenset({Header.TOKEN, Header.REGION, Header.TENANT})
         return [
-            Route("GET", "/probe/things/{thing_id}/", self.get_thing, summary="Get a thing",
-                  tags=("probe",), needs=needs, params={"thing_id": RESOURCE_ID},
-                  response=ThingSchema),
-            Route("POST", "/probe/echo/", self.echo, summary="Echo", tags=("probe",),
-                  needs=frozenset(), body=EchoSchema, response=EchoSchema, status=201),
-            Route("GET", "/probe/boom/", self.boom, summary="A bug", tags=("probe",),
-                  needs=frozenset()),
+            Route(
+                "GET",
+                "/probe/things/{thing_id}/",
+                self.get_thing,
+                summary="Get a thing",
+                tags=("probe",),
+                needs=needs,
+                params={"thing_id": RESOURCE_ID},
+                response=ThingSchema,
+            ),
+            Route(
+                "POST",
+                "/probe/echo/",
+                self.echo,
+                summary="Echo",
+                tags=("probe",),
+                needs=frozenset(),
+                body=EchoSchema,
+                response=EchoSchema,
+                status=201,
+            ),
+            Route(
+                "GET",
+                "/probe/boom/",
+                self.boom,
+                summary="A bug",
+                tags=("probe",),
+                needs=frozenset(),
+            ),
         ]
 
     async def get_thing(self, call: Call):
         answer = await call.upstream.request(
-            "compute", "GET", "/v2/{tenant}/things/{thing_id}", ctx=call.ctx,
+            "compute",
+            "GET",
+            "/v2/{tenant}/things/{thing_id}",
+            ctx=call.ctx,
             path={"tenant": call.ctx.tenant_id, "thing_id": call.params["thing_id"]},
         )
         return reply(thing_from_native(answer.json_object()))
@@ -148,8 +172,12 @@ async def test_region_is_case_insensitive_and_used_lower_case(probe, nhn):
 
 
 async def test_duplicate_nhn_header_is_refused(probe, nhn):
-    headers = [("X-NHN-Token", TOKEN), ("X-NHN-Region", "kr2"), ("X-NHN-Region", "kr1"),
-               ("X-NHN-Tenant-ID", TENANT)]
+    headers = [
+        ("X-NHN-Token", TOKEN),
+        ("X-NHN-Region", "kr2"),
+        ("X-NHN-Region", "kr1"),
+        ("X-NHN-Tenant-ID", TENANT),
+    ]
     response = await probe.get("/api/nhn/probe/things/t-1/", headers=headers)
     await assert_error(response, 400, "once")
     assert nhn.calls() == []
@@ -219,21 +247,48 @@ async def test_a_bug_is_500_without_details(probe, caplog):
 @pytest.mark.parametrize(
     ("mock", "status", "fragment"),
     [
-        ({"status": 404, "payload": {"itemNotFound": {"code": 404, "message": "Thing t-1 could not be found."}}},
-         404, "Thing t-1 could not be found."),
-        ({"status": 409, "payload": {"conflictingRequest": {"code": 409, "message": "busy"}}}, 409, "busy"),
-        ({"status": 403, "body": "<html><h1>Forbidden</h1><p>Access was denied to this resource.</p></html>",
-          "content_type": "text/html"}, 403, "Forbidden: Access was denied"),
-        ({"status": 500, "payload": {"computeFault": {"code": 500, "message": "oops"}}}, 502, "oops"),
+        (
+            {
+                "status": 404,
+                "payload": {
+                    "itemNotFound": {"code": 404, "message": "Thing t-1 could not be found."}
+                },
+            },
+            404,
+            "Thing t-1 could not be found.",
+        ),
+        (
+            {"status": 409, "payload": {"conflictingRequest": {"code": 409, "message": "busy"}}},
+            409,
+            "busy",
+        ),
+        (
+            {
+                "status": 403,
+                "body": "<html><h1>Forbidden</h1><p>Access was denied to this resource.</p></html>",
+                "content_type": "text/html",
+            },
+            403,
+            "Forbidden: Access was denied",
+        ),
+        (
+            {"status": 500, "payload": {"computeFault": {"code": 500, "message": "oops"}}},
+            502,
+            "oops",
+        ),
         ({"status": 503, "body": "down"}, 503, "down"),
         ({"status": 504, "body": ""}, 504, "Gateway Timeout"),
-        ({"status": 200, "body": "{not json", "content_type": "application/json"}, 502, "malformed"),
+        (
+            {"status": 200, "body": "{not json", "content_type": "application/json"},
+            502,
+            "malformed",
+        ),
         ({"status": 200, "body": "<html/>", "content_type": "text/html"}, 502, "content type"),
         ({"status": 200, "payload": {"unexpected": 1}}, 502, "unexpected"),
         ({"status": 200, "payload": [1, 2]}, 502, "unexpected"),
         ({"exception": aiohttp.ClientConnectionError("refused")}, 502, "could not be reached"),
         ({"exception": aiohttp.ServerDisconnectedError()}, 502, "could not be reached"),
-        ({"exception": asyncio.TimeoutError()}, 504, "in time"),
+        ({"exception": TimeoutError()}, 504, "in time"),
         ({"exception": aiohttp.ClientPayloadError("cut")}, 502, "truncated"),
     ],
 )
@@ -340,8 +395,11 @@ async def test_wildcard_origin_never_with_credentials(aiohttp_client, nhn):
     client = await aiohttp_client(create_app(settings, extra_plugins=[ProbePlugin()]))
     response = await client.options(
         "/api/nhn/probe/echo/",
-        headers={"Origin": "http://any.example", "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "Content-Type"},
+        headers={
+            "Origin": "http://any.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Content-Type",
+        },
     )
     assert response.status == 200
     assert response.headers["Access-Control-Allow-Origin"] in ("*", "http://any.example")

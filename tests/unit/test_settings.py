@@ -58,7 +58,7 @@ def test_config_file_from_environment_and_single_keys_from_env(tmp_path):
 
 def test_plugin_sections_are_kept_for_third_party_plugins(tmp_path):
     path = tmp_path / "proxy.toml"
-    path.write_text('[my_plugin]\nanswer = 42\n')
+    path.write_text("[my_plugin]\nanswer = 42\n")
     assert load_settings(path, environ={}).section("my_plugin") == {"answer": 42}
 
 
