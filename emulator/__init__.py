@@ -1,0 +1,27 @@
+"""In-memory emulator of NHN Cloud's native REST APIs (identity, compute, image, network,
+NKS, object storage) with a ``/_emulator`` control plane — the "moto of NHN Cloud".
+
+Start it with ``create_app()`` and point the proxy's upstream endpoints at
+``endpoints(base_url)``.
+"""
+
+from emulator.app import create_app, endpoints
+from emulator.options import (
+    DEMO_PASSWORD,
+    DEMO_STORAGE_TENANT_ID,
+    DEMO_TENANT_ID,
+    DEMO_USERNAME,
+    DemoUser,
+    EmulatorOptions,
+)
+
+__all__ = [
+    "DEMO_PASSWORD",
+    "DEMO_STORAGE_TENANT_ID",
+    "DEMO_TENANT_ID",
+    "DEMO_USERNAME",
+    "DemoUser",
+    "EmulatorOptions",
+    "create_app",
+    "endpoints",
+]

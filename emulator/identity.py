@@ -1,0 +1,192 @@
+"""Identity (Keystone v2.0): ``POST /v2.0/tokens`` and the token store other services check.
+
+A user has two tenants (compute/infrastructure and Object Storage); only the storage
+tenant's token carries the ``object-store`` catalog entry and ``tenant.swift: true``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from emulator.base import Ctx, Router, hex32, iso_micro, iso_z, json_response
+from emulator.errors import ApiError
+from emulator.options import DemoUser, EmulatorOptions
+
+router = Router()
+
+_BAD_REQUEST_TAIL = (
+    " The server could not comply with the request since it is either malformed or otherwise "
+    "incorrect. The client is assumed to be in error."
+)
+_UNAUTHORIZED = "The request you have made requires authentication."
+
+
+@dataclass
+class Token:
+    id: str
+    tenant_id: str
+    user: DemoUser
+    issued_at: float
+    expires_at: float
+    storage: bool
+
+
+def _stable_hex(*parts: str, length: int = 32) -> str:
+    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:length]
+
+
+def tenant_name(tenant_id: str) -> str:
+    """NHN's internal project name (``c_VKkasVsh``), stable per tenant."""
+    return "c_" + _stable_hex("name", tenant_id, length=8)
+
+
+def user_id(user: DemoUser) -> str:
+    return _stable_hex("user", user.username)
+
+
+class IdentityState:
+    """Issued tokens (global, like the identity endpoint itself)."""
+
+    def __init__(self, options: EmulatorOptions) -> None:
+        self.options = options
+        self.tokens: dict[str, Token] = {}
+
+    def find_user(self, username: str, password: str) -> DemoUser | None:
+        for user in self.options.users:
+            if user.username == username and user.password == password:
+                return user
+        return None
+
+    def issue(self, user: DemoUser, tenant_id: str, now: float) -> Token:
+        token = Token(
+            id=hex32(),
+            tenant_id=tenant_id,
+            user=user,
+            issued_at=now,
+            expires_at=now + self.options.token_lifetime,
+            storage=tenant_id == user.storage_tenant_id,
+        )
+        self.tokens[token.id] = token
+        return token
+
+    def validate(self, token_id: str | None, now: float) -> Token | None:
+        """The live token named ``token_id``, or None when missing, unknown or expired."""
+        if not token_id:
+            return None
+        token = self.tokens.get(token_id)
+        if token is None or now >= token.expires_at:
+            return None
+        return token
+
+
+def _catalog(token: Token, origin: str, regions: tuple[str, ...]) -> list[dict[str, Any]]:
+    def entry(kind: str, name: str, path: str, only_first: bool = False) -> dict[str, Any]:
+        chosen = regions[:1] if only_first else regions
+        endpoints = [
+            {"region": region.upper(), "publicURL": origin + path.format(region=region)}
+            for region in chosen
+        ]
+        return {"endpoints": endpoints, "endpoints_links": [], "type": kind, "name": name}
+
+    if token.storage:
+        account = f"AUTH_{token.tenant_id}"
+        return [entry("object-store", "swift", "/{region}/object-storage/v1/" + account)]
+    tenant = token.tenant_id
+    # NKS is reached through fixed hosts and is absent from NHN's documented catalog
+    # (unconfirmed), and key-manager is not emulated, so neither is listed.
+    return [
+        entry("compute", "nova", "/{region}/compute/v2/" + tenant),
+        entry("image", "glance", "/{region}/image"),
+        entry("identity", "keystone", "/identity/v2.0", only_first=True),
+        entry("volumev2", "cinderv2", "/{region}/block-storage/v2/" + tenant),
+        entry("network", "neutron", "/{region}/network"),
+    ]
+
+
+def token_body(token: Token, origin: str, regions: tuple[str, ...]) -> dict[str, Any]:
+    tenant: dict[str, Any] = {
+        "id": token.tenant_id,
+        "name": tenant_name(token.tenant_id),
+        "groupId": _stable_hex("group", token.user.username, length=16),
+        "description": "",
+        "enabled": True,
+        "project_domain": "NORMAL",
+    }
+    if token.storage:
+        tenant["swift"] = True
+    internal_name = str(_stable_uuid(token.user.username))
+    return {
+        "access": {
+            "token": {
+                "id": token.id,
+                "expires": iso_z(token.expires_at),
+                "tenant": tenant,
+                "issued_at": iso_micro(token.issued_at),
+            },
+            "serviceCatalog": _catalog(token, origin, regions),
+            "user": {
+                "id": user_id(token.user),
+                "username": internal_name,
+                "name": internal_name,
+                "roles": [{"name": "project_admin"}],
+                "roles_links": [],
+            },
+            "metadata": {"roles": [_stable_hex("role", "project_admin")], "is_admin": 0},
+        }
+    }
+
+
+def _stable_uuid(text: str) -> str:
+    raw = _stable_hex("uuid", text)
+    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
+
+
+def _expect(container: dict[str, Any], key: str, where: str) -> Any:
+    if key not in container:
+        raise ApiError(400, f"Expecting to find {key} in {where}." + _BAD_REQUEST_TAIL)
+    return container[key]
+
+
+@router.route("POST", "/v2.0/tokens")
+async def issue_token(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.json_object()
+    auth = _expect(body, "auth", "request body")
+    if not isinstance(auth, dict):
+        raise ApiError(400, "Expecting to find auth in request body." + _BAD_REQUEST_TAIL)
+    credentials = _expect(auth, "passwordCredentials", "auth")
+    if not isinstance(credentials, dict):
+        raise ApiError(400, "Expecting to find passwordCredentials in auth." + _BAD_REQUEST_TAIL)
+    username = _expect(credentials, "username", "passwordCredentials")
+    password = _expect(credentials, "password", "passwordCredentials")
+    tenant_id = auth.get("tenantId")
+    tenant_by_name = auth.get("tenantName")
+    if tenant_id is None and tenant_by_name is None:
+        # Keystone would issue an unscoped token; NHN documents tenantId as required.
+        raise ApiError(400, "Expecting to find tenantId in auth." + _BAD_REQUEST_TAIL)
+    fields = (username, password, tenant_id if tenant_id is not None else tenant_by_name)
+    if not all(isinstance(value, str) for value in fields):
+        raise ApiError(
+            400, "Invalid input: credentials and tenant must be strings." + _BAD_REQUEST_TAIL
+        )
+
+    identity = ctx.state.identity
+    user = identity.find_user(username, password)
+    if user is None:
+        raise ApiError(401, _UNAUTHORIZED)
+    tenants = (user.tenant_id, user.storage_tenant_id)
+    if tenant_id is None:
+        tenant_id = next((t for t in tenants if tenant_name(t) == tenant_by_name), None)
+    if tenant_id not in tenants:
+        raise ApiError(401, _UNAUTHORIZED)
+    token = identity.issue(user, tenant_id, ctx.now)
+    origin = str(ctx.request.url.origin())
+    return json_response(token_body(token, origin, ctx.state.options.regions))
+
+
+@router.route("GET", "/v2.0/tokens")
+async def tokens_wrong_method(ctx: Ctx) -> web.StreamResponse:
+    raise ApiError(405, "The method GET is not allowed for the requested URL.")

@@ -1,0 +1,601 @@
+"""NHN Kubernetes Service (Magnum v1): clusters, kubeconfig, supported versions, node groups.
+
+A cluster stays CREATE_IN_PROGRESS (and later DELETE_IN_PROGRESS) for ``cluster_delay``
+seconds, computed from the clock when read. Creation validates what NHN documents:
+the ``iaas_console`` template, string labels, a supported ``kube_tag`` and existing VPC,
+subnet, flavor, key pair and node image of the caller's tenant.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+import secrets
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any
+
+from aiohttp import web
+
+from emulator.base import (
+    Ctx,
+    Router,
+    empty_response,
+    iso_offset,
+    json_response,
+    new_uuid,
+    seed_uuid,
+)
+from emulator.compute import zones_of
+from emulator.errors import ApiError
+from emulator.identity import user_id
+from emulator.network import NetworkState
+
+router = Router()
+
+SUPPORTED_K8S = {
+    "v1.28.3": False,
+    "v1.29.3": True,
+    "v1.30.3": True,
+    "v1.31.4": True,
+    "v1.32.3": True,
+}
+SUPPORTED_EVENTS = {
+    "CLUSTER_CREATE": "Create a cluster",
+    "CLUSTER_DELETE": "Delete a cluster",
+    "CLUSTER_RESIZE": "Resize a cluster",
+    "NODEGROUP_CREATE": "Create a node group",
+    "NODEGROUP_DELETE": "Delete a node group",
+    "NODEGROUP_UPGRADE": "Node group upgrade",
+}
+_REQUIRED_FIELDS = (
+    "name",
+    "cluster_template_id",
+    "keypair",
+    "flavor_id",
+    "fixed_network",
+    "fixed_subnet",
+    "node_count",
+    "labels",
+)
+_REQUIRED_LABELS = (
+    "kube_tag",
+    "availability_zone",
+    "node_image",
+    "boot_volume_type",
+    "boot_volume_size",
+    "cert_manager_api",
+    "master_lb_floating_ip_enabled",
+    "ca_enable",
+)
+# Labels whose value is an array, not a string (NHN's table).
+_ARRAY_LABELS = ("extra_security_groups", "extra_volumes")
+_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]*$")
+# Ranges a cluster subnet may not overlap (link-local and NKS internal).
+_RESERVED_RANGES = ("169.254.0.0/16", "198.18.0.0/19")
+_PLATFORM_VERSION = "1.202511.0"
+
+
+@dataclass
+class Cluster:
+    uuid: str
+    name: str
+    tenant_id: str
+    user_id: str
+    flavor_id: str
+    keypair: str
+    node_count: int
+    fixed_network: str
+    fixed_subnet: str
+    labels: dict[str, Any]
+    addons: list[Any]
+    create_timeout: int
+    created: float
+    stack_id: str
+    nodegroup_uuid: str
+    nodegroup_id: int
+    node_ips: list[str]
+    ca_data: str
+    client_cert: str
+    client_key: str
+    # "create" or "delete", and when that phase started.
+    phase: str = "create"
+    phase_started: float = 0.0
+
+
+@dataclass
+class TenantClusters:
+    clusters: dict[str, Cluster] = field(default_factory=dict)
+
+
+class KubernetesState:
+    """NKS clusters of one region (only regions listed in ``nks_regions`` have one)."""
+
+    def __init__(self, region: str, delay: float) -> None:
+        self.region = region
+        self.delay = delay
+        self.tenants: dict[str, TenantClusters] = {}
+        self._nodegroup_ids = count(1)
+        self.template_id = seed_uuid(region, "cluster-template", "iaas_console")
+
+    def tenant(self, tenant_id: str) -> TenantClusters:
+        return self.tenants.setdefault(tenant_id, TenantClusters())
+
+    def settle(self, tenant_id: str, now: float, network: NetworkState) -> None:
+        """Drop clusters whose deletion finished and free their nodes' addresses."""
+        data = self.tenants.get(tenant_id)
+        if data is None:
+            return
+        for cluster in list(data.clusters.values()):
+            if cluster.phase == "delete" and now >= cluster.phase_started + self.delay:
+                subnet = network.find_subnet(tenant_id, cluster.fixed_subnet)
+                if subnet is not None:
+                    for address in cluster.node_ips:
+                        subnet.release(address)
+                del data.clusters[cluster.uuid]
+
+    def status(self, cluster: Cluster, now: float) -> str:
+        done = now >= cluster.phase_started + self.delay
+        if cluster.phase == "create":
+            return "CREATE_COMPLETE" if done else "CREATE_IN_PROGRESS"
+        return "DELETE_IN_PROGRESS"
+
+
+def _nks(ctx: Ctx) -> KubernetesState:
+    state = ctx.regional.kubernetes
+    assert state is not None  # the dispatcher refuses regions without NKS
+    return state
+
+
+def _find(ctx: Ctx, id_or_name: str) -> Cluster:
+    clusters = _nks(ctx).tenant(ctx.tenant_id).clusters
+    if id_or_name in clusters:
+        return clusters[id_or_name]
+    named = [c for c in clusters.values() if c.name == id_or_name]
+    if len(named) > 1:
+        raise ApiError(
+            409, "Multiple clusters exist with same name. Please use the cluster uuid instead."
+        )
+    if not named:
+        raise ApiError(404, f"Cluster {id_or_name} could not be found.")
+    return named[0]
+
+
+def _links(ctx: Ctx, path: str) -> list[dict[str, str]]:
+    return [
+        {"href": ctx.url(f"/v1/{path}"), "rel": "self"},
+        {"href": ctx.url(f"/{path}"), "rel": "bookmark"},
+    ]
+
+
+def _api_address(ctx: Ctx, cluster: Cluster) -> str:
+    return f"https://{cluster.uuid[:8]}-{ctx.region}-k8s.container.cloud.toast.com:6443"
+
+
+def _timestamps(ctx: Ctx, cluster: Cluster) -> tuple[str, str | None]:
+    nks = _nks(ctx)
+    status = nks.status(cluster, ctx.now)
+    updated: str | None = None
+    if status == "CREATE_COMPLETE":
+        updated = iso_offset(cluster.phase_started + nks.delay)
+    elif cluster.phase == "delete":
+        updated = iso_offset(cluster.phase_started)
+    return iso_offset(cluster.created), updated
+
+
+def _health(ctx: Ctx, cluster: Cluster) -> tuple[str | None, dict[str, str]]:
+    if _nks(ctx).status(cluster, ctx.now) != "CREATE_COMPLETE":
+        return None, {}
+    reasons = {"api": "ok"}
+    for index in range(cluster.node_count):
+        reasons[f"{cluster.name}-default-w-{cluster.uuid[:12]}-node-{index}.Ready"] = "True"
+    return "HEALTHY", reasons
+
+
+def cluster_summary(ctx: Ctx, cluster: Cluster) -> dict[str, Any]:
+    health, reasons = _health(ctx, cluster)
+    return {
+        "uuid": cluster.uuid,
+        "name": cluster.name,
+        "cluster_template_id": _nks(ctx).template_id,
+        "create_timeout": cluster.create_timeout,
+        "docker_volume_size": None,
+        "flavor_id": cluster.flavor_id,
+        "keypair": cluster.keypair,
+        "node_count": cluster.node_count,
+        "stack_id": cluster.stack_id,
+        "status": _nks(ctx).status(cluster, ctx.now),
+        "status_reason": None,
+        "health_status": health,
+        "health_status_reason": reasons,
+        "labels": dict(cluster.labels),
+        "links": _links(ctx, f"clusters/{cluster.uuid}"),
+    }
+
+
+def cluster_detail(ctx: Ctx, cluster: Cluster) -> dict[str, Any]:
+    view = cluster_summary(ctx, cluster)
+    created, updated = _timestamps(ctx, cluster)
+    complete = view["status"] == "CREATE_COMPLETE"
+    view.update(
+        {
+            "api_address": _api_address(ctx, cluster) if complete else None,
+            "coe_version": cluster.labels.get("kube_tag"),
+            "container_version": "1.7.24",
+            "created_at": created,
+            "updated_at": updated,
+            "fixed_network": cluster.fixed_network,
+            "fixed_subnet": cluster.fixed_subnet,
+            "floating_ip_enabled": False,
+            "node_addresses": list(cluster.node_ips) if complete else [],
+            "project_id": cluster.tenant_id,
+            "user_id": cluster.user_id,
+            "master_count": 1,
+            "discovery_url": None,
+        }
+    )
+    return view
+
+
+# -- create validation --------------------------------------------------------------------------
+
+
+def _invalid(field_name: str, value: Any, reason: str) -> ApiError:
+    return ApiError(
+        400, f"Invalid input for field/attribute {field_name}. Value: {value!r}. {reason}"
+    )
+
+
+def _validate_labels(ctx: Ctx, labels: Any) -> dict[str, Any]:
+    if not isinstance(labels, dict):
+        raise _invalid("labels", labels, "Wrong type. Expected 'dict'")
+    for key in _REQUIRED_LABELS:
+        if key not in labels:
+            raise ApiError(400, f"Label '{key}' is required.")
+    for key, value in labels.items():
+        if key in _ARRAY_LABELS:
+            if not isinstance(value, list):
+                raise _invalid(f"labels.{key}", value, "Must be an array")
+        elif not isinstance(value, str):
+            raise _invalid(f"labels.{key}", value, "Label values must be strings")
+    kube_tag = labels["kube_tag"]
+    if SUPPORTED_K8S.get(kube_tag) is not True:
+        raise ApiError(
+            400,
+            f"Kubernetes version {kube_tag} is not supported for new clusters. "
+            f"Supported: {', '.join(v for v, ok in SUPPORTED_K8S.items() if ok)}.",
+        )
+    if labels["availability_zone"] not in zones_of(ctx.region or ""):
+        raise ApiError(400, f"Availability zone {labels['availability_zone']} is not available.")
+    if labels["boot_volume_type"] not in ("General HDD", "General SSD"):
+        raise ApiError(400, f"Volume type {labels['boot_volume_type']} could not be found.")
+    if (
+        not labels["boot_volume_size"].isdigit()
+        or not 10 <= int(labels["boot_volume_size"]) <= 2000
+    ):
+        raise _invalid(
+            "labels.boot_volume_size", labels["boot_volume_size"], "Must be 10..2000 (GB)"
+        )
+    if labels["cert_manager_api"] != "True":
+        raise _invalid("labels.cert_manager_api", labels["cert_manager_api"], "Must be 'True'")
+    for key in ("master_lb_floating_ip_enabled", "ca_enable"):
+        if labels[key].lower() not in ("true", "false"):
+            raise _invalid(f"labels.{key}", labels[key], "Must be 'True' or 'False'")
+    image = ctx.regional.image.find(ctx.tenant_id, labels["node_image"])
+    if image is None or image.properties.get("nhncloud_allow_nks_cpu_flavor") != "true":
+        raise ApiError(400, f"Image {labels['node_image']} is not an NKS node image.")
+    network = ctx.regional.network
+    if labels["master_lb_floating_ip_enabled"].lower() == "true" or "external_network_id" in labels:
+        external_id = labels.get("external_network_id")
+        subnet_list = labels.get("external_subnet_id_list")
+        if not external_id or not subnet_list:
+            raise ApiError(
+                400,
+                "external_network_id and external_subnet_id_list are required when "
+                "master_lb_floating_ip_enabled is True.",
+            )
+        if external_id != network.public.id:
+            raise ApiError(400, f"External network {external_id} could not be found.")
+        for subnet_id in subnet_list.split(":"):
+            if subnet_id not in network.public_subnets:
+                raise ApiError(400, f"External subnet {subnet_id} could not be found.")
+    return dict(labels)
+
+
+def _enriched_labels(
+    ctx: Ctx, labels: dict[str, Any], cluster_id: str, flavor_type: str
+) -> dict[str, Any]:
+    image = ctx.regional.image.find(ctx.tenant_id, labels["node_image"])
+    assert image is not None
+    defaults = {
+        "clusterautoscale": "nodegroupfeature",
+        "etcd_volume_size": "10",
+        "flavor_type": flavor_type,
+        "hypervisor_type": "qemu",
+        "login_username": image.properties.get("login_username", ""),
+        "os_arch": "amd64",
+        "os_distro": image.properties.get("os_distro", ""),
+        "os_type": "linux",
+        "os_version": image.properties.get("os_version", ""),
+        "project_domain": "NORMAL",
+        "server_group_meta": f"k8s_{cluster_id}_{new_uuid()}",
+        "service_cluster_ip_range": "10.254.0.0/16",
+        "pods_network_cidr": "10.100.0.0/16",
+        "pods_network_subnet": "24",
+        "strict_sg_rules": "False",
+        "kube_version_status": "LATEST"
+        if labels["kube_tag"] == max(SUPPORTED_K8S)
+        else "NEED_UPGRADE",
+        "platform_version": _PLATFORM_VERSION,
+    }
+    return {**defaults, **labels}
+
+
+def _check_cidrs(subnet_cidr: str, labels: dict[str, Any]) -> None:
+    subnet = ipaddress.IPv4Network(subnet_cidr)
+    if subnet.prefixlen > 24:
+        raise ApiError(
+            400, f"Subnet {subnet_cidr} is too small for a cluster: it must be /24 or larger."
+        )
+    others = {
+        "pods_network_cidr": labels.get("pods_network_cidr", "10.100.0.0/16"),
+        "service_cluster_ip_range": labels.get("service_cluster_ip_range", "10.254.0.0/16"),
+    }
+    parsed = {}
+    for key, value in others.items():
+        try:
+            parsed[key] = ipaddress.IPv4Network(value)
+        except ValueError:
+            raise _invalid(f"labels.{key}", value, "Must be a CIDR") from None
+    for name, reserved in (
+        *parsed.items(),
+        *((r, ipaddress.IPv4Network(r)) for r in _RESERVED_RANGES),
+    ):
+        if subnet.overlaps(reserved):
+            raise ApiError(400, f"Subnet {subnet_cidr} overlaps {name} ({reserved}).")
+    if parsed["pods_network_cidr"].overlaps(parsed["service_cluster_ip_range"]):
+        raise ApiError(400, "pods_network_cidr overlaps service_cluster_ip_range.")
+
+
+def _fake_pem_b64(kind: str) -> str:
+    body = base64.b64encode(secrets.token_bytes(768)).decode()
+    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    return base64.b64encode(
+        f"-----BEGIN {kind}-----\n{lines}\n-----END {kind}-----\n".encode()
+    ).decode()
+
+
+@router.route("POST", "/v1/clusters")
+async def create_cluster(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.json_object()
+    for key in _REQUIRED_FIELDS:
+        if body.get(key) is None:
+            raise _invalid(key, None, "Mandatory field missing.")
+    name = body["name"]
+    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 255:
+        raise _invalid(
+            "name",
+            name,
+            "Cluster names must start with a letter and contain only "
+            "letters, digits, '_', '.' and '-'.",
+        )
+    template = body["cluster_template_id"]
+    if template != "iaas_console":
+        # NKS only accepts the literal "iaas_console" template.
+        raise ApiError(400, f"ClusterTemplate {template} could not be found.")
+    node_count = body["node_count"]
+    if isinstance(node_count, str) and node_count.isdigit():
+        node_count = int(node_count)
+    if isinstance(node_count, bool) or not isinstance(node_count, int) or not 1 <= node_count <= 10:
+        raise _invalid("node_count", body["node_count"], "Must be an integer from 1 to 10.")
+    create_timeout = body.get("create_timeout", 60)
+    if (
+        isinstance(create_timeout, bool)
+        or not isinstance(create_timeout, int)
+        or create_timeout < 0
+    ):
+        raise _invalid("create_timeout", create_timeout, "Must be a non-negative integer.")
+    addons = body.get("addons", [])
+    if not isinstance(addons, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("name"), str) and isinstance(a.get("version"), str)
+        for a in addons
+    ):
+        raise _invalid("addons", addons, "Must be a list of {name, version, options} objects.")
+    for key in ("keypair", "flavor_id", "fixed_network", "fixed_subnet"):
+        if not isinstance(body[key], str):
+            raise _invalid(key, body[key], "Wrong type. Expected 'str'")
+    labels = _validate_labels(ctx, body["labels"])
+
+    nks = _nks(ctx)
+    data = nks.tenant(ctx.tenant_id)
+    if any(c.name == name for c in data.clusters.values()):
+        raise ApiError(409, f"Cluster with name {name} already exists.")
+    network = ctx.regional.network
+    vpc = network.tenant(ctx.tenant_id).vpcs.get(body["fixed_network"])
+    if vpc is None:
+        raise ApiError(400, f"Fixed network {body['fixed_network']} could not be found.")
+    subnet = network.tenant(ctx.tenant_id).subnets.get(body["fixed_subnet"])
+    if subnet is None or subnet.vpc_id != vpc.id:
+        raise ApiError(400, f"Fixed subnet {body['fixed_subnet']} could not be found.")
+    _check_cidrs(subnet.cidr, labels)
+    flavor = ctx.regional.compute.flavors.get(body["flavor_id"])
+    if flavor is None:
+        raise ApiError(400, f"Unable to find flavor {body['flavor_id']}.")
+    if body["keypair"] not in ctx.regional.compute.tenant(ctx.tenant_id).keypairs:
+        # Magnum's KeyPairNotFound is a 404.
+        raise ApiError(404, f"Unable to find keypair {body['keypair']}.")
+    if subnet.available < node_count:
+        raise ApiError(409, f"No more IP addresses available on subnet {subnet.id}.")
+
+    assert ctx.token is not None
+    cluster_id = new_uuid()
+    cluster = Cluster(
+        uuid=cluster_id,
+        name=name,
+        tenant_id=ctx.tenant_id,
+        user_id=user_id(ctx.token.user),
+        flavor_id=flavor.id,
+        keypair=body["keypair"],
+        node_count=node_count,
+        fixed_network=vpc.id,
+        fixed_subnet=subnet.id,
+        labels=_enriched_labels(ctx, labels, cluster_id, flavor.flavor_type),
+        addons=addons,
+        create_timeout=create_timeout,
+        created=ctx.now,
+        stack_id=new_uuid(),
+        nodegroup_uuid=new_uuid(),
+        nodegroup_id=next(nks._nodegroup_ids),
+        node_ips=[subnet.allocate() for _ in range(node_count)],
+        ca_data=_fake_pem_b64("CERTIFICATE"),
+        client_cert=_fake_pem_b64("CERTIFICATE"),
+        client_key=_fake_pem_b64("RSA PRIVATE KEY"),
+        phase="create",
+        phase_started=ctx.now,
+    )
+    data.clusters[cluster.uuid] = cluster
+    return json_response({"uuid": cluster.uuid}, status=202)
+
+
+# -- clusters: read / delete / config ------------------------------------------------------------
+
+
+@router.route("GET", "/v1/clusters")
+async def list_clusters(ctx: Ctx) -> web.StreamResponse:
+    clusters = _nks(ctx).tenant(ctx.tenant_id).clusters.values()
+    return json_response({"clusters": [cluster_summary(ctx, c) for c in clusters]})
+
+
+@router.route("GET", "/v1/clusters/{cluster}")
+async def get_cluster(ctx: Ctx) -> web.StreamResponse:
+    return json_response(cluster_detail(ctx, _find(ctx, ctx.match["cluster"])))
+
+
+@router.route("DELETE", "/v1/clusters/{cluster}")
+async def delete_cluster(ctx: Ctx) -> web.StreamResponse:
+    cluster = _find(ctx, ctx.match["cluster"])
+    if cluster.phase == "delete":
+        raise ApiError(
+            409, f"Cluster {cluster.uuid} is already being deleted (DELETE_IN_PROGRESS)."
+        )
+    # Deleting during CREATE_IN_PROGRESS is allowed: it aborts the creation, as in Magnum.
+    cluster.phase = "delete"
+    cluster.phase_started = ctx.now
+    return empty_response(204)
+
+
+def kubeconfig(ctx: Ctx, cluster: Cluster) -> str:
+    return (
+        "apiVersion: v1\n"
+        "clusters:\n"
+        "- cluster:\n"
+        f"    certificate-authority-data: {cluster.ca_data}\n"
+        f"    server: {_api_address(ctx, cluster)}\n"
+        f'  name: "{cluster.name}"\n'
+        "contexts:\n"
+        "- context:\n"
+        f'    cluster: "{cluster.name}"\n'
+        "    user: admin\n"
+        "  name: default\n"
+        "current-context: default\n"
+        "kind: Config\n"
+        "preferences: {}\n"
+        "users:\n"
+        "- name: admin\n"
+        "  user:\n"
+        f"    client-certificate-data: {cluster.client_cert}\n"
+        f"    client-key-data: {cluster.client_key}\n"
+    )
+
+
+@router.route("GET", "/v1/clusters/{cluster}/config")
+async def get_config(ctx: Ctx) -> web.StreamResponse:
+    cluster = _find(ctx, ctx.match["cluster"])
+    status = _nks(ctx).status(cluster, ctx.now)
+    if status != "CREATE_COMPLETE":
+        # What NKS answers before CREATE_COMPLETE is unconfirmed; a state conflict fits best.
+        raise ApiError(
+            409,
+            f"Cluster {cluster.uuid} is in status {status}; the kubeconfig is "
+            "available once it is CREATE_COMPLETE.",
+        )
+    return json_response({"config": kubeconfig(ctx, cluster)})
+
+
+@router.route("GET", "/v1/supports")
+async def supports(ctx: Ctx) -> web.StreamResponse:
+    return json_response(
+        {"supported_k8s": dict(SUPPORTED_K8S), "supported_event_type": dict(SUPPORTED_EVENTS)}
+    )
+
+
+# -- node groups ---------------------------------------------------------------------------------
+
+
+def _nodegroup_status(ctx: Ctx, cluster: Cluster) -> str:
+    return _nks(ctx).status(cluster, ctx.now)
+
+
+def nodegroup_summary(ctx: Ctx, cluster: Cluster) -> dict[str, Any]:
+    return {
+        "uuid": cluster.nodegroup_uuid,
+        "name": "default-worker",
+        "flavor_id": cluster.flavor_id,
+        "image_id": cluster.labels.get("node_image"),
+        # NHN's example shows is_default false even for default-worker.
+        "is_default": False,
+        "max_node_count": 10,
+        "min_node_count": 1,
+        "node_count": cluster.node_count,
+        "role": "worker",
+        "stack_id": cluster.stack_id,
+        "status": _nodegroup_status(ctx, cluster),
+    }
+
+
+def nodegroup_detail(ctx: Ctx, cluster: Cluster) -> dict[str, Any]:
+    view = nodegroup_summary(ctx, cluster)
+    created, updated = _timestamps(ctx, cluster)
+    complete = view["status"] == "CREATE_COMPLETE"
+    label_keys = (
+        "availability_zone",
+        "boot_volume_size",
+        "boot_volume_type",
+        "ca_enable",
+        "clusterautoscale",
+        "kube_tag",
+        "node_image",
+        "platform_version",
+    )
+    view.update(
+        {
+            "id": cluster.nodegroup_id,
+            "cluster_id": cluster.uuid,
+            "project_id": cluster.tenant_id,
+            "labels": {k: cluster.labels[k] for k in label_keys if k in cluster.labels},
+            "node_addresses": list(cluster.node_ips) if complete else [],
+            "status_reason": "Stack CREATE completed successfully" if complete else None,
+            "docker_volume_size": None,
+            "version": None,
+            "links": _links(ctx, f"clusters/{cluster.uuid}/nodegroups/{cluster.nodegroup_uuid}"),
+            "created_at": created,
+            "updated_at": updated,
+        }
+    )
+    return view
+
+
+@router.route("GET", "/v1/clusters/{cluster}/nodegroups")
+async def list_nodegroups(ctx: Ctx) -> web.StreamResponse:
+    cluster = _find(ctx, ctx.match["cluster"])
+    return json_response({"nodegroups": [nodegroup_summary(ctx, cluster)]})
+
+
+@router.route("GET", "/v1/clusters/{cluster}/nodegroups/{nodegroup}")
+async def get_nodegroup(ctx: Ctx) -> web.StreamResponse:
+    cluster = _find(ctx, ctx.match["cluster"])
+    wanted = ctx.match["nodegroup"]
+    if wanted not in ("default-worker", cluster.nodegroup_uuid):
+        raise ApiError(404, f"Nodegroup {wanted} could not be found.")
+    return json_response(nodegroup_detail(ctx, cluster))

@@ -1,0 +1,1326 @@
+"""Network: NHN's VPC API (vpcs, vpcsubnets, routing tables) plus the Neutron subset NHN
+exposes (networks, subnets, ports, floating IPs, security groups and rules).
+
+A VPC *is* a Neutron network and a VPC subnet *is* a Neutron subnet (same ids), so both
+views are rendered from one model. Every tenant of a region is seeded lazily with a
+"Default Network" VPC, a "default" subnet and a "default" security group; the shared
+external ``public_network`` (owned by an NHN tenant) is visible to everyone.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from emulator.base import (
+    Ctx,
+    Router,
+    empty_response,
+    json_response,
+    new_uuid,
+    parse_limit,
+    query_bool,
+    seed_uuid,
+    vpc_time,
+)
+from emulator.errors import ApiError
+
+router = Router()
+
+# Owner of the shared public network, as in NHN's examples.
+PUBLIC_TENANT_ID = "e873d250f2ca40b78e2c12cfbaaeb740"
+# Seed creation time of shared resources (2020-02-27 03:16:05 UTC, NHN's example).
+_PUBLIC_CREATED = 1582773365.0
+_PRIVATE_RANGES = tuple(
+    ipaddress.ip_network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+# Public address ranges of each region's external network (made up, stable per region).
+_EXTERNAL_CIDRS = {
+    "kr1": ("133.186.240.0/24", "133.186.241.0/24"),
+    "kr2": ("125.6.36.0/24", "125.6.37.0/24"),
+    "kr3": ("180.210.80.0/24", "180.210.81.0/24"),
+    "jp1": ("160.251.10.0/24", "160.251.11.0/24"),
+}
+_OTHER_EXTERNAL_CIDRS = ("198.51.100.0/24", "203.0.113.0/24")
+# Addresses below network+4 are the network address, the gateway and NHN's reserved pair;
+# this keeps available_ip_count at 251 for a /24 as in NHN's examples.
+_FIRST_HOST_OFFSET = 4
+_RESERVED_PER_SUBNET = 5
+
+
+def mac_address() -> str:
+    return "fa:16:3e:" + ":".join(f"{random.randint(0, 255):02x}" for _ in range(3))
+
+
+@dataclass
+class Vpc:
+    id: str
+    name: str
+    tenant_id: str
+    cidr: str
+    created: float
+    routingtable_id: str
+    external: bool = False
+
+
+@dataclass
+class Subnet:
+    id: str
+    name: str
+    vpc_id: str
+    tenant_id: str
+    cidr: str
+    created: float
+    external: bool = False
+    used: set[str] = field(default_factory=set)
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.cidr)
+
+    @property
+    def gateway(self) -> str:
+        return str(self.network.network_address + 1)
+
+    @property
+    def available(self) -> int:
+        return max(self.network.num_addresses - _RESERVED_PER_SUBNET - len(self.used), 0)
+
+    def allocate(self, wanted: str | None = None) -> str:
+        """Take a free address (``wanted`` if given); a full subnet is a 409 as in Neutron."""
+        network = self.network
+        if wanted is not None:
+            try:
+                address = ipaddress.IPv4Address(wanted)
+            except ValueError:
+                raise ApiError(
+                    400, f"Invalid input: '{wanted}' is not a valid IP address."
+                ) from None
+            first = network.network_address + _FIRST_HOST_OFFSET
+            if address not in network or address < first or address >= network.broadcast_address:
+                raise ApiError(
+                    400,
+                    f"IP address {wanted} is not a valid IP for the specified subnet.",
+                    kind="InvalidIpForSubnet",
+                )
+            if wanted in self.used:
+                raise ApiError(
+                    409,
+                    f"IP address {wanted} already allocated in subnet {self.id}",
+                    kind="IpAddressAlreadyAllocated",
+                )
+            self.used.add(wanted)
+            return wanted
+        host = int(network.network_address) + _FIRST_HOST_OFFSET
+        while host < int(network.broadcast_address):
+            candidate = str(ipaddress.IPv4Address(host))
+            if candidate not in self.used:
+                self.used.add(candidate)
+                return candidate
+            host += 1
+        raise ApiError(
+            409,
+            f"No more IP addresses available on network {self.vpc_id}.",
+            kind="IpAddressGenerationFailure",
+        )
+
+    def release(self, address: str) -> None:
+        self.used.discard(address)
+
+
+@dataclass
+class RoutingTable:
+    id: str
+    name: str
+    vpc_id: str
+    tenant_id: str
+    created: float
+    default: bool = True
+
+
+@dataclass
+class Port:
+    id: str
+    network_id: str
+    subnet_id: str
+    tenant_id: str
+    ip: str
+    mac: str
+    device_id: str
+    device_owner: str
+    security_group_ids: list[str]
+    name: str = ""
+
+
+@dataclass
+class SecurityGroup:
+    id: str
+    name: str
+    description: str
+    tenant_id: str
+
+
+@dataclass
+class SecurityRule:
+    id: str
+    security_group_id: str
+    tenant_id: str
+    direction: str
+    ethertype: str
+    protocol: str | None = None
+    port_range_min: int | None = None
+    port_range_max: int | None = None
+    remote_ip_prefix: str | None = None
+    remote_group_id: str | None = None
+    description: str | None = None
+
+    def signature(self) -> tuple[Any, ...]:
+        return (
+            self.security_group_id,
+            self.direction,
+            self.ethertype,
+            self.protocol,
+            self.port_range_min,
+            self.port_range_max,
+            self.remote_ip_prefix,
+            self.remote_group_id,
+        )
+
+
+@dataclass
+class FloatingIp:
+    id: str
+    address: str
+    network_id: str
+    subnet_id: str
+    tenant_id: str
+    port_id: str | None = None
+    fixed_ip: str | None = None
+    router_id: str | None = None
+    delete_protection: bool = False
+    label: str = ""
+    associated_at: float = 0.0
+
+
+@dataclass
+class TenantNetwork:
+    """One tenant's resources in one region."""
+
+    vpcs: dict[str, Vpc] = field(default_factory=dict)
+    subnets: dict[str, Subnet] = field(default_factory=dict)
+    routingtables: dict[str, RoutingTable] = field(default_factory=dict)
+    ports: dict[str, Port] = field(default_factory=dict)
+    security_groups: dict[str, SecurityGroup] = field(default_factory=dict)
+    rules: dict[str, SecurityRule] = field(default_factory=dict)
+    floating_ips: dict[str, FloatingIp] = field(default_factory=dict)
+
+
+class NetworkState:
+    """Network resources of one region."""
+
+    def __init__(self, region: str, clock_now: float) -> None:
+        self.region = region
+        self.seed_time = clock_now
+        self.public = Vpc(
+            id=seed_uuid(region, "public_network"),
+            name="public_network",
+            tenant_id=PUBLIC_TENANT_ID,
+            cidr="0.0.0.0/0",
+            created=_PUBLIC_CREATED,
+            routingtable_id="",
+            external=True,
+        )
+        self.public_subnets: dict[str, Subnet] = {}
+        for index, cidr in enumerate(_EXTERNAL_CIDRS.get(region, _OTHER_EXTERNAL_CIDRS), 1):
+            subnet = Subnet(
+                id=seed_uuid(region, "public_subnet", str(index)),
+                name=f"public_subnet_{index}",
+                vpc_id=self.public.id,
+                tenant_id=PUBLIC_TENANT_ID,
+                cidr=cidr,
+                created=_PUBLIC_CREATED,
+                external=True,
+            )
+            self.public_subnets[subnet.id] = subnet
+        self.tenants: dict[str, TenantNetwork] = {}
+
+    # -- tenants and seed -------------------------------------------------------------
+
+    def tenant(self, tenant_id: str) -> TenantNetwork:
+        found = self.tenants.get(tenant_id)
+        if found is None:
+            found = self.tenants[tenant_id] = self._seed_tenant(tenant_id)
+        return found
+
+    def _seed_tenant(self, tenant_id: str) -> TenantNetwork:
+        data = TenantNetwork()
+        created = self.seed_time
+        vpc = self._new_vpc(
+            tenant_id,
+            "Default Network",
+            "192.168.0.0/16",
+            created,
+            vpc_id=seed_uuid(self.region, tenant_id, "default-vpc"),
+        )
+        data.vpcs[vpc.id] = vpc
+        table = self._default_table(vpc)
+        data.routingtables[table.id] = table
+        subnet = Subnet(
+            id=seed_uuid(self.region, tenant_id, "default-subnet"),
+            name="default",
+            vpc_id=vpc.id,
+            tenant_id=tenant_id,
+            cidr="192.168.0.0/24",
+            created=created,
+        )
+        data.subnets[subnet.id] = subnet
+        group = SecurityGroup(
+            id=seed_uuid(self.region, tenant_id, "default-sg"),
+            name="default",
+            description="Default security group",
+            tenant_id=tenant_id,
+        )
+        data.security_groups[group.id] = group
+        # Upstream default group: ingress from members of itself, egress anywhere.
+        for direction, ethertype in (
+            ("ingress", "IPv4"),
+            ("ingress", "IPv6"),
+            ("egress", "IPv4"),
+            ("egress", "IPv6"),
+        ):
+            rule = SecurityRule(
+                id=seed_uuid(self.region, tenant_id, "default-sg", direction, ethertype),
+                security_group_id=group.id,
+                tenant_id=tenant_id,
+                direction=direction,
+                ethertype=ethertype,
+                remote_group_id=group.id if direction == "ingress" else None,
+            )
+            data.rules[rule.id] = rule
+        return data
+
+    @staticmethod
+    def _new_vpc(
+        tenant_id: str, name: str, cidr: str, created: float, vpc_id: str | None = None
+    ) -> Vpc:
+        vpc_id = vpc_id or new_uuid()
+        return Vpc(vpc_id, name, tenant_id, cidr, created, routingtable_id=seed_uuid(vpc_id, "rt"))
+
+    @staticmethod
+    def _default_table(vpc: Vpc) -> RoutingTable:
+        return RoutingTable(
+            id=vpc.routingtable_id,
+            name=f"vpc-{vpc.id[:13]}",
+            vpc_id=vpc.id,
+            tenant_id=vpc.tenant_id,
+            created=vpc.created,
+        )
+
+    # -- lookups used by other services -----------------------------------------------
+
+    def visible_vpcs(self, tenant_id: str) -> list[Vpc]:
+        return [self.public, *self.tenant(tenant_id).vpcs.values()]
+
+    def visible_subnets(self, tenant_id: str) -> list[Subnet]:
+        return [*self.public_subnets.values(), *self.tenant(tenant_id).subnets.values()]
+
+    def find_vpc(self, tenant_id: str, vpc_id: str) -> Vpc | None:
+        if vpc_id == self.public.id:
+            return self.public
+        return self.tenant(tenant_id).vpcs.get(vpc_id)
+
+    def find_subnet(self, tenant_id: str, subnet_id: str) -> Subnet | None:
+        return self.public_subnets.get(subnet_id) or self.tenant(tenant_id).subnets.get(subnet_id)
+
+    def vpc_or_404(self, tenant_id: str, vpc_id: str) -> Vpc:
+        vpc = self.find_vpc(tenant_id, vpc_id)
+        if vpc is None:
+            raise ApiError(404, f"Network {vpc_id} could not be found.", kind="NetworkNotFound")
+        return vpc
+
+    def subnet_or_404(self, tenant_id: str, subnet_id: str) -> Subnet:
+        subnet = self.find_subnet(tenant_id, subnet_id)
+        if subnet is None:
+            raise ApiError(404, f"Subnet {subnet_id} could not be found.", kind="SubnetNotFound")
+        return subnet
+
+    def subnets_of(self, vpc: Vpc) -> list[Subnet]:
+        if vpc.external:
+            return list(self.public_subnets.values())
+        return [s for s in self.tenant(vpc.tenant_id).subnets.values() if s.vpc_id == vpc.id]
+
+    def security_group_named(self, tenant_id: str, name_or_id: str) -> SecurityGroup | None:
+        groups = self.tenant(tenant_id).security_groups
+        if name_or_id in groups:
+            return groups[name_or_id]
+        return next((g for g in groups.values() if g.name == name_or_id), None)
+
+    def create_port(
+        self,
+        tenant_id: str,
+        subnet: Subnet,
+        *,
+        device_id: str,
+        device_owner: str,
+        security_group_ids: list[str],
+        fixed_ip: str | None = None,
+    ) -> Port:
+        port = Port(
+            id=new_uuid(),
+            network_id=subnet.vpc_id,
+            subnet_id=subnet.id,
+            tenant_id=tenant_id,
+            ip=subnet.allocate(fixed_ip),
+            mac=mac_address(),
+            device_id=device_id,
+            device_owner=device_owner,
+            security_group_ids=list(security_group_ids),
+        )
+        self.tenant(tenant_id).ports[port.id] = port
+        return port
+
+    def delete_port(self, tenant_id: str, port_id: str) -> None:
+        data = self.tenant(tenant_id)
+        port = data.ports.pop(port_id, None)
+        if port is None:
+            return
+        subnet = self.find_subnet(tenant_id, port.subnet_id)
+        if subnet is not None:
+            subnet.release(port.ip)
+        for fip in data.floating_ips.values():
+            if fip.port_id == port_id:
+                fip.port_id = fip.fixed_ip = fip.router_id = None
+
+    def floating_ips_of_port(self, tenant_id: str, port_id: str) -> list[FloatingIp]:
+        return [f for f in self.tenant(tenant_id).floating_ips.values() if f.port_id == port_id]
+
+
+# -- views ------------------------------------------------------------------------------
+
+
+def vpc_view(vpc: Vpc, *, micro: bool = False) -> dict[str, Any]:
+    return {
+        "router:external": vpc.external,
+        "name": vpc.name,
+        "tenant_id": vpc.tenant_id,
+        "state": "available",
+        "create_time": vpc_time(vpc.created, micro),
+        "cidrv4": vpc.cidr,
+        "shared": vpc.external,
+        "id": vpc.id,
+    }
+
+
+def _table_ref(net: NetworkState, subnet: Subnet) -> dict[str, Any] | None:
+    vpc = net.find_vpc(subnet.tenant_id, subnet.vpc_id)
+    if vpc is None or vpc.external:
+        return None
+    return {
+        "gateway_id": None,
+        "default_table": True,
+        "explicit": False,
+        "id": vpc.routingtable_id,
+        "name": f"vpc-{vpc.id[:13]}",
+    }
+
+
+def subnet_view(net: NetworkState, subnet: Subnet, *, detail: bool = False) -> dict[str, Any]:
+    vpc = net.find_vpc(subnet.tenant_id, subnet.vpc_id) or net.public
+    view: dict[str, Any] = {
+        "router:external": subnet.external,
+        "name": subnet.name,
+        "tenant_id": subnet.tenant_id,
+        "state": "available",
+        "id": subnet.id,
+        "routingtable": _table_ref(net, subnet),
+        "create_time": vpc_time(subnet.created),
+        "available_ip_count": subnet.available,
+        "vpc": {
+            "shared": vpc.external,
+            "state": "available",
+            "id": vpc.id,
+            "cidrv4": vpc.cidr,
+            "name": vpc.name,
+        },
+        "vpc_id": subnet.vpc_id,
+        "routes": [],
+        "shared": subnet.external,
+        "cidr": subnet.cidr,
+        "gateway": subnet.gateway,
+    }
+    if detail:
+        view["enable_dhcp"] = True
+        view["hidden"] = False
+    return view
+
+
+def subnet_short_view(subnet: Subnet) -> dict[str, Any]:
+    return {
+        "name": subnet.name,
+        "tenant_id": subnet.tenant_id,
+        "id": subnet.id,
+        "state": "available",
+        "create_time": vpc_time(subnet.created),
+        "vpc_id": subnet.vpc_id,
+        "shared": subnet.external,
+        "cidr": subnet.cidr,
+        "gateway": subnet.gateway,
+    }
+
+
+def network_view(net: NetworkState, vpc: Vpc) -> dict[str, Any]:
+    return {
+        "status": "ACTIVE",
+        "subnets": [s.id for s in net.subnets_of(vpc)],
+        "name": vpc.name,
+        "router:external": vpc.external,
+        "tenant_id": vpc.tenant_id,
+        "admin_state_up": True,
+        "mtu": 0,
+        "shared": vpc.external,
+        "port_security_enabled": True,
+        "id": vpc.id,
+    }
+
+
+def neutron_subnet_view(subnet: Subnet) -> dict[str, Any]:
+    network = subnet.network
+    return {
+        "name": subnet.name,
+        "enable_dhcp": True,
+        "network_id": subnet.vpc_id,
+        "tenant_id": subnet.tenant_id,
+        "dns_nameservers": [],
+        "gateway_ip": subnet.gateway,
+        "ipv6_ra_mode": None,
+        "allocation_pools": [
+            {
+                "start": str(network.network_address + 2),
+                "end": str(network.broadcast_address - 1),
+            }
+        ],
+        "host_routes": [],
+        "ip_version": 4,
+        "ipv6_address_mode": None,
+        "cidr": subnet.cidr,
+        "id": subnet.id,
+        "subnetpool_id": None,
+    }
+
+
+def port_view(port: Port) -> dict[str, Any]:
+    return {
+        "status": "ACTIVE",
+        "name": port.name,
+        "allowed_address_pairs": [],
+        "admin_state_up": True,
+        "network_id": port.network_id,
+        "tenant_id": port.tenant_id,
+        "extra_dhcp_opts": [],
+        "binding:vnic_type": "normal",
+        "device_owner": port.device_owner,
+        "mac_address": port.mac,
+        "port_security_enabled": True,
+        "fixed_ips": [{"subnet_id": port.subnet_id, "ip_address": port.ip}],
+        "id": port.id,
+        "security_groups": list(port.security_group_ids),
+        "device_id": port.device_id,
+    }
+
+
+def rule_view(rule: SecurityRule) -> dict[str, Any]:
+    return {
+        "direction": rule.direction,
+        "protocol": rule.protocol,
+        "description": rule.description,
+        "port_range_max": rule.port_range_max,
+        "id": rule.id,
+        "remote_group_id": rule.remote_group_id,
+        "remote_ip_prefix": rule.remote_ip_prefix,
+        "security_group_id": rule.security_group_id,
+        "tenant_id": rule.tenant_id,
+        "port_range_min": rule.port_range_min,
+        "ethertype": rule.ethertype,
+    }
+
+
+def group_view(data: TenantNetwork, group: SecurityGroup) -> dict[str, Any]:
+    rules = [rule_view(r) for r in data.rules.values() if r.security_group_id == group.id]
+    return {
+        "tenant_id": group.tenant_id,
+        "description": group.description,
+        "id": group.id,
+        "security_group_rules": rules,
+        "name": group.name,
+    }
+
+
+def floating_view(fip: FloatingIp, now: float, settle: float) -> dict[str, Any]:
+    # NHN shows DOWN right after associating; ACTIVE follows asynchronously (after the
+    # emulator's build delay, computed at read time).
+    attached = fip.port_id is not None and now - fip.associated_at >= settle
+    return {
+        "floating_network_id": fip.network_id,
+        "router_id": fip.router_id,
+        "fixed_ip_address": fip.fixed_ip,
+        "floating_ip_address": fip.address,
+        "tenant_id": fip.tenant_id,
+        "status": "ACTIVE" if attached else "DOWN",
+        "port_id": fip.port_id,
+        "id": fip.id,
+        "delete_protection": fip.delete_protection,
+        "label": fip.label,
+    }
+
+
+# -- Neutron-style list handling ---------------------------------------------------------
+
+_LIST_CONTROLS = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse", "detail"}
+
+
+def _matches(value: Any, wanted: list[str]) -> bool:
+    if isinstance(value, bool):
+        return any(query_bool(w) is value for w in wanted)
+    if value is None:
+        return any(w in ("", "None", "null") for w in wanted)
+    if isinstance(value, list | dict):
+        return False
+    return str(value) in wanted
+
+
+def neutron_list(ctx: Ctx, collection: str, items: list[dict[str, Any]]) -> web.Response:
+    """Filter (any field), sort, page (``<collection>_links``) and project like Neutron."""
+    query = ctx.query
+    for key in set(query.keys()) - _LIST_CONTROLS:
+        wanted = query.getall(key)
+        items = [item for item in items if key not in item or _matches(item[key], wanted)]
+    sort_key = query.get("sort_key")
+    if sort_key:
+        descending = query.get("sort_dir", "asc").lower() == "desc"
+        items = sorted(items, key=lambda item: str(item.get(sort_key, "")), reverse=descending)
+    marker = query.get("marker")
+    if marker:
+        ids = [item.get("id") for item in items]
+        if marker not in ids:
+            raise ApiError(404, f"Marker {marker} could not be found.", kind="NotFound")
+        items = items[ids.index(marker) + 1 :]
+    limit = parse_limit(query.get("limit"), default=None, maximum=10_000)
+    body: dict[str, Any] = {}
+    if limit is not None and limit > 0 and len(items) > limit:
+        items = items[:limit]
+        params = [(k, v) for k, v in query.items() if k != "marker"]
+        params.append(("marker", items[-1]["id"]))
+        href = ctx.url(ctx.request.path.split(f"/{ctx.region}/network", 1)[-1])
+        body[f"{collection}_links"] = [{"href": f"{href}?{urlencode(params)}", "rel": "next"}]
+    fields = query.getall("fields", [])
+    if fields:
+        items = [{k: v for k, v in item.items() if k in fields} for item in items]
+    body[collection] = items
+    return json_response(body)
+
+
+def _fields(ctx: Ctx, view: dict[str, Any]) -> dict[str, Any]:
+    fields = ctx.query.getall("fields", [])
+    return {k: v for k, v in view.items() if k in fields} if fields else view
+
+
+def _net(ctx: Ctx) -> NetworkState:
+    return ctx.regional.network
+
+
+def _string(body: dict[str, Any], key: str, *, required: bool, resource: str) -> str | None:
+    if key not in body or body[key] is None:
+        if required:
+            raise ApiError(
+                400,
+                f"Invalid input for {key}. Reason: '{key}' is required for {resource}.",
+                kind="HTTPBadRequest",
+            )
+        return None
+    value = body[key]
+    if not isinstance(value, str):
+        raise ApiError(
+            400,
+            f"Invalid input for {key}. Reason: '{value}' is not a valid string.",
+            kind="HTTPBadRequest",
+        )
+    if len(value) > 255:
+        raise ApiError(
+            400,
+            f"Invalid input for {key}. Reason: '{value[:32]}...' exceeds maximum length of 255.",
+            kind="HTTPBadRequest",
+        )
+    return value
+
+
+def _cidr(value: str, key: str) -> ipaddress.IPv4Network:
+    try:
+        network = ipaddress.IPv4Network(value, strict=True)
+    except ValueError:
+        raise ApiError(
+            400,
+            f"Invalid input for {key}. Reason: '{value}' is not a valid IP subnet.",
+            kind="HTTPBadRequest",
+        ) from None
+    return network
+
+
+# -- VPCs ---------------------------------------------------------------------------------
+
+
+@router.route("GET", "/v2.0/vpcs")
+async def list_vpcs(ctx: Ctx) -> web.StreamResponse:
+    net = _net(ctx)
+    return neutron_list(ctx, "vpcs", [vpc_view(v) for v in net.visible_vpcs(ctx.tenant_id)])
+
+
+def vpc_detail(net: NetworkState, vpc: Vpc) -> dict[str, Any]:
+    view = vpc_view(vpc)
+    tables = []
+    if not vpc.external:
+        tables = [{"default_table": True, "id": vpc.routingtable_id, "name": f"vpc-{vpc.id[:13]}"}]
+    view["routingtables"] = tables
+    view["subnets"] = [subnet_view(net, s, detail=True) for s in net.subnets_of(vpc)]
+    return view
+
+
+@router.route("GET", "/v2.0/vpcs/{vpc_id}")
+async def get_vpc(ctx: Ctx) -> web.StreamResponse:
+    net = _net(ctx)
+    vpc = net.vpc_or_404(ctx.tenant_id, ctx.match["vpc_id"])
+    return json_response({"vpc": _fields(ctx, vpc_detail(net, vpc))})
+
+
+def _validate_vpc_cidr(value: str) -> str:
+    network = _cidr(value, "cidrv4")
+    # NHN's console only offers private ranges from /8 to /28 (unconfirmed for the API).
+    if not any(network.subnet_of(private) for private in _PRIVATE_RANGES):
+        raise ApiError(
+            400,
+            f"Invalid input for operation: VPC CIDR {value} must be within "
+            "10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16.",
+            kind="InvalidInput",
+        )
+    if network.prefixlen > 28:
+        raise ApiError(
+            400,
+            f"Invalid input for operation: VPC CIDR {value} is smaller than /28.",
+            kind="InvalidInput",
+        )
+    return str(network)
+
+
+@router.route("POST", "/v2.0/vpcs")
+async def create_vpc(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.json_object("vpc")
+    name = _string(body, "name", required=True, resource="vpc")
+    cidr = _validate_vpc_cidr(_string(body, "cidrv4", required=True, resource="vpc") or "")
+    net = _net(ctx)
+    data = net.tenant(ctx.tenant_id)
+    vpc = net._new_vpc(ctx.tenant_id, name or "", cidr, ctx.now)
+    data.vpcs[vpc.id] = vpc
+    table = net._default_table(vpc)
+    data.routingtables[table.id] = table
+    # Right after creation NHN prints create_time with microseconds.
+    return json_response({"vpc": vpc_view(vpc, micro=True)}, status=201)
+
+
+def _own_vpc(ctx: Ctx) -> Vpc:
+    net = _net(ctx)
+    vpc = net.vpc_or_404(ctx.tenant_id, ctx.match["vpc_id"])
+    if vpc.external:
+        raise ApiError(403, f"Not authorized to modify network {vpc.id}.", kind="HTTPForbidden")
+    return vpc
+
+
+@router.route("PUT", "/v2.0/vpcs/{vpc_id}")
+async def update_vpc(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.json_object("vpc")
+    vpc = _own_vpc(ctx)
+    name = _string(body, "name", required=False, resource="vpc")
+    cidr_text = _string(body, "cidrv4", required=False, resource="vpc")
+    if cidr_text is not None:
+        cidr = ipaddress.IPv4Network(_validate_vpc_cidr(cidr_text))
+        for subnet in _net(ctx).subnets_of(vpc):
+            if not subnet.network.subnet_of(cidr):
+                raise ApiError(
+                    409,
+                    f"VPC CIDR {cidr_text} does not contain subnet {subnet.id} ({subnet.cidr}).",
+                    kind="InvalidInput",
+                )
+        vpc.cidr = str(cidr)
+    if name is not None:
+        vpc.name = name
+    return json_response({"vpc": vpc_view(vpc)})
+
+
+@router.route("DELETE", "/v2.0/vpcs/{vpc_id}")
+async def delete_vpc(ctx: Ctx) -> web.StreamResponse:
+    vpc = _own_vpc(ctx)
+    net = _net(ctx)
+    if net.subnets_of(vpc):
+        # Neutron answers NetworkInUse for a network with ports; what NHN answers for a VPC
+        # that still has subnets is unconfirmed.
+        raise ApiError(
+            409,
+            f"Unable to complete operation on network {vpc.id}. There are one or "
+            "more subnets still in use on the network.",
+            kind="NetworkInUse",
+        )
+    data = net.tenant(ctx.tenant_id)
+    del data.vpcs[vpc.id]
+    data.routingtables.pop(vpc.routingtable_id, None)
+    return empty_response(204)
+
+
+# -- VPC subnets ------------------------------------------------------------------------
+
+
+@router.route("GET", "/v2.0/vpcsubnets")
+async def list_vpcsubnets(ctx: Ctx) -> web.StreamResponse:
+    net = _net(ctx)
+    views = [subnet_view(net, s) for s in net.visible_subnets(ctx.tenant_id)]
+    return neutron_list(ctx, "vpcsubnets", views)
+
+
+@router.route("GET", "/v2.0/vpcsubnets/{subnet_id}")
+async def get_vpcsubnet(ctx: Ctx) -> web.StreamResponse:
+    net = _net(ctx)
+    subnet = net.subnet_or_404(ctx.tenant_id, ctx.match["subnet_id"])
+    return json_response({"vpcsubnet": _fields(ctx, subnet_view(net, subnet, detail=True))})
+
+
+@router.route("POST", "/v2.0/vpcsubnets")
+async def create_vpcsubnet(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.json_object("vpcsubnet")
+    vpc_id = _string(body, "vpc_id", required=True, resource="vpcsubnet") or ""
+    cidr_text = _string(body, "cidr", required=True, resource="vpcsubnet") or ""
+    name = _string(body, "name", required=True, resource="vpcsubnet") or ""
+    net = _net(ctx)
+    vpc = net.find_vpc(ctx.tenant_id, vpc_id)
+    if vpc is None or vpc.external:
+        raise ApiError(404, f"Network {vpc_id} could not be found.", kind="NetworkNotFound")
+    cidr = _cidr(cidr_text, "cidr")
+    if not cidr.subnet_of(ipaddress.IPv4Network(vpc.cidr)):
+        raise ApiError(
+            400,
+            f"Invalid input for operation: Subnet CIDR {cidr} is not within the "
+            f"VPC CIDR {vpc.cidr}.",
+            kind="InvalidInput",
+        )
+    if cidr.prefixlen > 28:
+        raise ApiError(
+            400,
+            f"Invalid input for operation: Subnet CIDR {cidr} is smaller than /28.",
+            kind="InvalidInput",
+        )
+    for sibling in net.subnets_of(vpc):
+        if sibling.network.overlaps(cidr):
+            raise ApiError(
+                400,
+                f"Invalid input for operation: Requested subnet with cidr: {cidr} "
+                f"for network: {vpc.id} overlaps with another subnet.",
+                kind="InvalidInput",
+            )
+    subnet = Subnet(new_uuid(), name, vpc.id, ctx.tenant_id, str(cidr), ctx.now)
+    net.tenant(ctx.tenant_id).subnets[subnet.id] = subnet
+    return json_response({"vpcsubnet": subnet_short_view(subnet)}, status=201)
+
+
+def _own_subnet(ctx: Ctx) -> Subnet:
+    subnet = _net(ctx).subnet_or_404(ctx.tenant_id, ctx.match["subnet_id"])
+    if subnet.external:
+        raise ApiError(403, f"Not authorized to modify subnet {subnet.id}.", kind="HTTPForbidden")
+    return subnet
+
+
+@router.route("PUT", "/v2.0/vpcsubnets/{subnet_id}")
+async def update_vpcsubnet(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.json_object("vpcsubnet")
+    subnet = _own_subnet(ctx)
+    name = _string(body, "name", required=False, resource="vpcsubnet")
+    if name is not None:
+        subnet.name = name
+    return json_response({"vpcsubnet": subnet_short_view(subnet)})
+
+
+@router.route("DELETE", "/v2.0/vpcsubnets/{subnet_id}")
+async def delete_vpcsubnet(ctx: Ctx) -> web.StreamResponse:
+    subnet = _own_subnet(ctx)
+    if subnet.used:
+        raise ApiError(
+            409,
+            f"Unable to complete operation on subnet {subnet.id}: One or more "
+            "ports have an IP allocation from this subnet.",
+            kind="SubnetInUse",
+        )
+    del _net(ctx).tenant(ctx.tenant_id).subnets[subnet.id]
+    return empty_response(204)
+
+
+# -- routing tables (read-only) ---------------------------------------------------------
+
+
+def _table_view(
+    net: NetworkState, table: RoutingTable, *, detail: bool, ids_only: bool
+) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": table.id,
+        "name": table.name,
+        "default_table": table.default,
+        "distributed": True,
+        "gateway_id": None,
+        "gateway_name": None,
+        "tenant_id": table.tenant_id,
+        "state": "available",
+        "create_time": vpc_time(table.created),
+    }
+    vpc = net.find_vpc(table.tenant_id, table.vpc_id)
+    subnets = net.subnets_of(vpc) if vpc is not None else []
+    if ids_only:
+        view["vpcs"] = [table.vpc_id]
+        view["subnets"] = [s.id for s in subnets]
+        view["routes"] = [
+            {
+                "id": seed_uuid(table.id, "local"),
+                "cidr": vpc.cidr if vpc else "",
+                "mask": ipaddress.IPv4Network(vpc.cidr).prefixlen if vpc else 0,
+                "gateway": "local",
+                "routingtable_id": table.id,
+                "tenant_id": table.tenant_id,
+            }
+        ]
+    elif detail:
+        view["vpcs"] = [{"id": table.vpc_id, "name": vpc.name if vpc else ""}]
+        view["subnets"] = [{"id": s.id, "name": s.name} for s in subnets]
+    return view
+
+
+@router.route("GET", "/v2.0/routingtables")
+async def list_routingtables(ctx: Ctx) -> web.StreamResponse:
+    net = _net(ctx)
+    detail = query_bool(ctx.query.get("detail")) is True
+    tables = net.tenant(ctx.tenant_id).routingtables.values()
+    views = [_table_view(net, t, detail=detail, ids_only=False) for t in tables]
+    return neutron_list(ctx, "routingtables", views)
+
+
+@router.route("GET", "/v2.0/routingtables/{table_id}")
+async def get_routingtable(ctx: Ctx) -> web.StreamResponse:
+    net = _net(ctx)
+    table = net.tenant(ctx.tenant_id).routingtables.get(ctx.match["table_id"])
+    if table is None:
+        raise ApiError(
+            404,
+            f"Routingtable {ctx.match['table_id']} could not be found.",
+            kind="RoutingtableNotFound",
+        )
+    return json_response({"routingtable": _table_view(net, table, detail=True, ids_only=True)})
+
+
+# -- Neutron networks / subnets / ports -------------------------------------------------
+
+
+@router.route("GET", "/v2.0/networks")
+async def list_networks(ctx: Ctx) -> web.StreamResponse:
+    net = _net(ctx)
+    views = [network_view(net, v) for v in net.visible_vpcs(ctx.tenant_id)]
+    return neutron_list(ctx, "networks", views)
+
+
+@router.route("GET", "/v2.0/networks/{network_id}")
+async def get_network(ctx: Ctx) -> web.StreamResponse:
+    net = _net(ctx)
+    vpc = net.vpc_or_404(ctx.tenant_id, ctx.match["network_id"])
+    return json_response({"network": _fields(ctx, network_view(net, vpc))})
+
+
+@router.route("GET", "/v2.0/subnets")
+async def list_subnets(ctx: Ctx) -> web.StreamResponse:
+    views = [neutron_subnet_view(s) for s in _net(ctx).visible_subnets(ctx.tenant_id)]
+    return neutron_list(ctx, "subnets", views)
+
+
+@router.route("GET", "/v2.0/subnets/{subnet_id}")
+async def get_subnet(ctx: Ctx) -> web.StreamResponse:
+    subnet = _net(ctx).subnet_or_404(ctx.tenant_id, ctx.match["subnet_id"])
+    return json_response({"subnet": _fields(ctx, neutron_subnet_view(subnet))})
+
+
+@router.route("GET", "/v2.0/ports")
+async def list_ports(ctx: Ctx) -> web.StreamResponse:
+    ports = _net(ctx).tenant(ctx.tenant_id).ports.values()
+    return neutron_list(ctx, "ports", [port_view(p) for p in ports])
+
+
+@router.route("GET", "/v2.0/ports/{port_id}")
+async def get_port(ctx: Ctx) -> web.StreamResponse:
+    port = _net(ctx).tenant(ctx.tenant_id).ports.get(ctx.match["port_id"])
+    if port is None:
+        raise ApiError(404, f"Port {ctx.match['port_id']} could not be found.", kind="PortNotFound")
+    return json_response({"port": _fields(ctx, port_view(port))})
+
+
+# -- floating IPs -------------------------------------------------------------------------
+
+
+def _fip_or_404(ctx: Ctx) -> FloatingIp:
+    fip = _net(ctx).tenant(ctx.tenant_id).floating_ips.get(ctx.match["fip_id"])
+    if fip is None:
+        raise ApiError(
+            404, f"Floating IP {ctx.match['fip_id']} could not be found", kind="FloatingIPNotFound"
+        )
+    return fip
+
+
+def _fip_response(ctx: Ctx, fip: FloatingIp, status: int = 200) -> web.Response:
+    view = floating_view(fip, ctx.now, ctx.state.options.build_delay)
+    return json_response({"floatingip": view}, status=status)
+
+
+def _associate(ctx: Ctx, fip: FloatingIp, port_id: Any, fixed_ip: Any) -> None:
+    net = _net(ctx)
+    if port_id is None:
+        fip.port_id = fip.fixed_ip = fip.router_id = None
+        return
+    if not isinstance(port_id, str):
+        raise ApiError(
+            400,
+            f"Invalid input for port_id. Reason: '{port_id}' is not a valid UUID.",
+            kind="HTTPBadRequest",
+        )
+    port = net.tenant(ctx.tenant_id).ports.get(port_id)
+    if port is None:
+        raise ApiError(404, f"Port {port_id} could not be found.", kind="PortNotFound")
+    if fixed_ip is not None and fixed_ip != port.ip:
+        raise ApiError(
+            400,
+            f"Bad floatingip request: Port {port_id} does not have fixed ip {fixed_ip}.",
+            kind="BadRequest",
+        )
+    for other in net.floating_ips_of_port(ctx.tenant_id, port_id):
+        if other.id != fip.id:
+            raise ApiError(
+                409,
+                f"Cannot associate floating IP {fip.address} ({fip.id}) with port "
+                f"{port_id} using fixed IP {port.ip}, as that fixed IP already has a "
+                f"floating IP on external network {fip.network_id}.",
+                kind="FloatingIPPortAlreadyAssociated",
+            )
+    fip.port_id = port.id
+    fip.fixed_ip = port.ip
+    fip.router_id = seed_uuid(net.region, ctx.tenant_id, "router")
+    fip.associated_at = ctx.now
+
+
+@router.route("GET", "/v2.0/floatingips")
+async def list_floatingips(ctx: Ctx) -> web.StreamResponse:
+    settle = ctx.state.options.build_delay
+    fips = _net(ctx).tenant(ctx.tenant_id).floating_ips.values()
+    return neutron_list(ctx, "floatingips", [floating_view(f, ctx.now, settle) for f in fips])
+
+
+@router.route("GET", "/v2.0/floatingips/{fip_id}")
+async def get_floatingip(ctx: Ctx) -> web.StreamResponse:
+    return _fip_response(ctx, _fip_or_404(ctx))
+
+
+@router.route("POST", "/v2.0/floatingips")
+async def create_floatingip(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.json_object("floatingip")
+    network_id = _string(body, "floating_network_id", required=True, resource="floatingip") or ""
+    net = _net(ctx)
+    vpc = net.vpc_or_404(ctx.tenant_id, network_id)
+    if not vpc.external:
+        raise ApiError(
+            400,
+            f"Bad floatingip request: Network {network_id} is not a valid external network.",
+            kind="BadRequest",
+        )
+    protection = body.get("delete_protection", False)
+    label = body.get("label", "")
+    if not isinstance(protection, bool) or not isinstance(label, str):
+        raise ApiError(
+            400,
+            "Invalid input: delete_protection must be a boolean and label a string.",
+            kind="HTTPBadRequest",
+        )
+    address = None
+    for subnet in net.public_subnets.values():
+        try:
+            address = subnet.allocate()
+        except ApiError:
+            continue
+        break
+    if address is None:
+        raise ApiError(
+            409,
+            f"Unable to find any IP address on external network {network_id}.",
+            kind="ExternalIpAddressExhausted",
+        )
+    fip = FloatingIp(
+        new_uuid(),
+        address,
+        vpc.id,
+        subnet.id,
+        ctx.tenant_id,
+        delete_protection=protection,
+        label=label,
+    )
+    try:
+        _associate(ctx, fip, body.get("port_id"), body.get("fixed_ip_address"))
+    except ApiError:
+        subnet.release(address)
+        raise
+    net.tenant(ctx.tenant_id).floating_ips[fip.id] = fip
+    return _fip_response(ctx, fip, status=201)
+
+
+@router.route("PUT", "/v2.0/floatingips/{fip_id}")
+async def update_floatingip(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.json_object("floatingip")
+    fip = _fip_or_404(ctx)
+    if "port_id" in body:
+        _associate(ctx, fip, body["port_id"], body.get("fixed_ip_address"))
+    if "delete_protection" in body:
+        if not isinstance(body["delete_protection"], bool):
+            raise ApiError(
+                400,
+                "Invalid input for delete_protection. Reason: not a boolean.",
+                kind="HTTPBadRequest",
+            )
+        fip.delete_protection = body["delete_protection"]
+    if "label" in body:
+        if not isinstance(body["label"], str):
+            raise ApiError(
+                400, "Invalid input for label. Reason: not a string.", kind="HTTPBadRequest"
+            )
+        fip.label = body["label"]
+    return _fip_response(ctx, fip)
+
+
+@router.route("DELETE", "/v2.0/floatingips/{fip_id}")
+async def delete_floatingip(ctx: Ctx) -> web.StreamResponse:
+    fip = _fip_or_404(ctx)
+    if fip.delete_protection:
+        # NHN refuses deletion of protected floating IPs; status and body are unconfirmed.
+        raise ApiError(
+            409,
+            f"Floating IP {fip.id} is protected from deletion.",
+            kind="FloatingIPDeleteProtected",
+        )
+    net = _net(ctx)
+    net.public_subnets[fip.subnet_id].release(fip.address)
+    del net.tenant(ctx.tenant_id).floating_ips[fip.id]
+    return empty_response(204)
+
+
+# -- security groups and rules ----------------------------------------------------------
+
+
+def _group_or_404(ctx: Ctx, group_id: str) -> SecurityGroup:
+    group = _net(ctx).tenant(ctx.tenant_id).security_groups.get(group_id)
+    if group is None:
+        raise ApiError(
+            404, f"Security group {group_id} does not exist", kind="SecurityGroupNotFound"
+        )
+    return group
+
+
+@router.route("GET", "/v2.0/security-groups")
+async def list_security_groups(ctx: Ctx) -> web.StreamResponse:
+    data = _net(ctx).tenant(ctx.tenant_id)
+    views = [group_view(data, g) for g in data.security_groups.values()]
+    return neutron_list(ctx, "security_groups", views)
+
+
+@router.route("GET", "/v2.0/security-groups/{group_id}")
+async def get_security_group(ctx: Ctx) -> web.StreamResponse:
+    group = _group_or_404(ctx, ctx.match["group_id"])
+    view = group_view(_net(ctx).tenant(ctx.tenant_id), group)
+    return json_response({"security_group": _fields(ctx, view)})
+
+
+@router.route("POST", "/v2.0/security-groups")
+async def create_security_group(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.json_object("security_group")
+    name = _string(body, "name", required=True, resource="security_group") or ""
+    description = _string(body, "description", required=False, resource="security_group") or ""
+    if name == "default":
+        raise ApiError(
+            409, "Default security group already exists.", kind="SecurityGroupDefaultAlreadyExists"
+        )
+    data = _net(ctx).tenant(ctx.tenant_id)
+    group = SecurityGroup(new_uuid(), name, description, ctx.tenant_id)
+    data.security_groups[group.id] = group
+    # Neutron gives every new group egress-anywhere rules for IPv4 and IPv6.
+    for ethertype in ("IPv4", "IPv6"):
+        rule = SecurityRule(new_uuid(), group.id, ctx.tenant_id, "egress", ethertype)
+        data.rules[rule.id] = rule
+    return json_response({"security_group": group_view(data, group)}, status=201)
+
+
+@router.route("PUT", "/v2.0/security-groups/{group_id}")
+async def update_security_group(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.json_object("security_group")
+    group = _group_or_404(ctx, ctx.match["group_id"])
+    name = _string(body, "name", required=False, resource="security_group")
+    description = _string(body, "description", required=False, resource="security_group")
+    if name is not None:
+        if group.name == "default" and name != "default":
+            raise ApiError(
+                409,
+                "Cannot update the default security group name.",
+                kind="SecurityGroupCannotUpdateDefault",
+            )
+        group.name = name
+    if description is not None:
+        group.description = description
+    return json_response({"security_group": group_view(_net(ctx).tenant(ctx.tenant_id), group)})
+
+
+@router.route("DELETE", "/v2.0/security-groups/{group_id}")
+async def delete_security_group(ctx: Ctx) -> web.StreamResponse:
+    group = _group_or_404(ctx, ctx.match["group_id"])
+    data = _net(ctx).tenant(ctx.tenant_id)
+    if group.name == "default":
+        raise ApiError(
+            409,
+            "Insufficient rights for removing default security group.",
+            kind="SecurityGroupCannotRemoveDefault",
+        )
+    if any(group.id in port.security_group_ids for port in data.ports.values()):
+        raise ApiError(409, f"Security Group {group.id} in use.", kind="SecurityGroupInUse")
+    del data.security_groups[group.id]
+    for rule_id in [r.id for r in data.rules.values() if r.security_group_id == group.id]:
+        del data.rules[rule_id]
+    return empty_response(204)
+
+
+@router.route("GET", "/v2.0/security-group-rules")
+async def list_rules(ctx: Ctx) -> web.StreamResponse:
+    rules = _net(ctx).tenant(ctx.tenant_id).rules.values()
+    return neutron_list(ctx, "security_group_rules", [rule_view(r) for r in rules])
+
+
+def _rule_or_404(ctx: Ctx) -> SecurityRule:
+    rule = _net(ctx).tenant(ctx.tenant_id).rules.get(ctx.match["rule_id"])
+    if rule is None:
+        raise ApiError(
+            404,
+            f"Security group rule {ctx.match['rule_id']} does not exist",
+            kind="SecurityGroupRuleNotFound",
+        )
+    return rule
+
+
+@router.route("GET", "/v2.0/security-group-rules/{rule_id}")
+async def get_rule(ctx: Ctx) -> web.StreamResponse:
+    return json_response({"security_group_rule": _fields(ctx, rule_view(_rule_or_404(ctx)))})
+
+
+def _port_number(value: Any, key: str) -> int | None:
+    if value is None:
+        return None
+    # NHN's own sample sends the ports as strings ("80"); Neutron accepts both.
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ApiError(
+            400, f"Invalid value for port {value}.", kind="SecurityGroupInvalidPortValue"
+        )
+    return value
+
+
+@router.route("POST", "/v2.0/security-group-rules")
+async def create_rule(ctx: Ctx) -> web.StreamResponse:
+    body = await ctx.json_object("security_group_rule")
+    group_id = (
+        _string(body, "security_group_id", required=True, resource="security_group_rule") or ""
+    )
+    group = _group_or_404(ctx, group_id)
+    direction = body.get("direction")
+    if direction not in ("ingress", "egress"):
+        raise ApiError(
+            400,
+            f"Invalid input for direction. Reason: {direction!r} is not in ['ingress', 'egress'].",
+            kind="HTTPBadRequest",
+        )
+    ethertype = body.get("ethertype") or "IPv4"
+    if ethertype != "IPv4":
+        # NHN: only IPv4 rules can be created through the API.
+        raise ApiError(
+            400,
+            f"Invalid input for ethertype. Reason: {ethertype!r} is not in ['IPv4'].",
+            kind="HTTPBadRequest",
+        )
+    protocol = body.get("protocol")
+    if protocol is not None and not isinstance(protocol, str | int):
+        raise ApiError(
+            400,
+            f"Security group rule protocol {protocol} not supported.",
+            kind="SecurityGroupRuleInvalidProtocol",
+        )
+    port_min = _port_number(body.get("port_range_min"), "port_range_min")
+    port_max = _port_number(body.get("port_range_max"), "port_range_max")
+    if port_min is not None and port_max is not None and port_min > port_max:
+        raise ApiError(
+            400,
+            "For TCP/UDP protocols, port_range_min must be <= port_range_max",
+            kind="SecurityGroupInvalidPortRange",
+        )
+    remote_prefix = body.get("remote_ip_prefix")
+    if remote_prefix is not None:
+        if not isinstance(remote_prefix, str):
+            raise ApiError(400, "Invalid input for remote_ip_prefix.", kind="HTTPBadRequest")
+        remote_prefix = str(_cidr_loose(remote_prefix))
+    remote_group = body.get("remote_group_id")
+    if remote_group is not None:
+        _group_or_404(ctx, str(remote_group))
+    description = body.get("description")
+    rule = SecurityRule(
+        new_uuid(),
+        group.id,
+        ctx.tenant_id,
+        direction,
+        ethertype,
+        protocol=str(protocol).lower() if protocol is not None else None,
+        port_range_min=port_min,
+        port_range_max=port_max,
+        remote_ip_prefix=remote_prefix,
+        remote_group_id=remote_group,
+        description=description if isinstance(description, str) else None,
+    )
+    data = _net(ctx).tenant(ctx.tenant_id)
+    for existing in data.rules.values():
+        if existing.signature() == rule.signature():
+            raise ApiError(
+                409,
+                f"Security group rule already exists. Rule id is {existing.id}.",
+                kind="SecurityGroupRuleExists",
+            )
+    data.rules[rule.id] = rule
+    return json_response({"security_group_rule": rule_view(rule)}, status=201)
+
+
+def _cidr_loose(value: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(value, strict=False)
+    except ValueError:
+        raise ApiError(
+            400,
+            f"Invalid input for remote_ip_prefix. Reason: '{value}' is not a valid IP subnet.",
+            kind="HTTPBadRequest",
+        ) from None
+
+
+@router.route("DELETE", "/v2.0/security-group-rules/{rule_id}")
+async def delete_rule(ctx: Ctx) -> web.StreamResponse:
+    rule = _rule_or_404(ctx)
+    del _net(ctx).tenant(ctx.tenant_id).rules[rule.id]
+    return empty_response(204)

@@ -1,0 +1,553 @@
+"""Object Storage (Swift v1): account, container and object operations with Swift's listing
+rules (plain text by default, JSON/XML on request, prefix/marker/end_marker/delimiter/limit,
+204 for an empty plain listing) and Swift's HTML error pages.
+
+State is keyed by region and storage account (``AUTH_<storage tenant id>``); a token may
+only reach its own account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+from xml.sax.saxutils import escape, quoteattr
+
+from aiohttp import web
+
+from emulator.base import Ctx, Router, http_date, iso_micro
+from emulator.errors import ApiError
+
+router = Router()
+
+MAX_CONTAINER_NAME = 256
+MAX_OBJECT_NAME = 1024
+MAX_LISTING = 10_000
+MAX_FILE_SIZE = 5_368_709_122
+_POLICIES = ("Standard", "Economy")
+# Container settings a PUT/POST may set and GET/HEAD echo back to the owner.
+_CONTAINER_HEADERS = re.compile(
+    r"^x-(container-(meta-.+|read|write|view|ip-acl-.+|object-.+|rfc-compliant-etags|worm-.+)"
+    r"|history-location|versions-retention|versions-location)$",
+    re.IGNORECASE,
+)
+_BAD_CONTAINER_CHARS = set("'\"`<>; \\")
+_IP_LIKE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+
+
+@dataclass
+class StoredObject:
+    data: bytes
+    etag: str
+    content_type: str
+    modified: float
+    meta: dict[str, str] = field(default_factory=dict)
+    delete_at: int | None = None
+
+
+@dataclass
+class Container:
+    name: str
+    created: float
+    policy: str = "Standard"
+    headers: dict[str, str] = field(default_factory=dict)
+    objects: dict[str, StoredObject] = field(default_factory=dict)
+
+    def live_objects(self, now: float) -> dict[str, StoredObject]:
+        expired = [
+            n for n, o in self.objects.items() if o.delete_at is not None and o.delete_at <= now
+        ]
+        for name in expired:
+            del self.objects[name]
+        return self.objects
+
+    def bytes_used(self) -> int:
+        return sum(len(o.data) for o in self.objects.values())
+
+
+@dataclass
+class Account:
+    created: float
+    containers: dict[str, Container] = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+class ObjectStorageState:
+    """Storage accounts of one region."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, Account] = {}
+
+    def account(self, name: str, now: float) -> Account:
+        return self.accounts.setdefault(name, Account(created=now))
+
+
+def _account(ctx: Ctx) -> Account:
+    return ctx.regional.object_storage.account(ctx.match["account"], ctx.now)
+
+
+def _container_or_404(ctx: Ctx) -> Container:
+    container = _account(ctx).containers.get(ctx.match["container"])
+    if container is None:
+        raise ApiError(404)
+    return container
+
+
+def _object_or_404(ctx: Ctx, container: Container) -> StoredObject:
+    stored = container.live_objects(ctx.now).get(ctx.match["object"])
+    if stored is None:
+        raise ApiError(404)
+    return stored
+
+
+def _timestamp(ts: float) -> str:
+    return f"{ts:016.5f}"
+
+
+# -- listings -----------------------------------------------------------------------------------
+
+
+def _listing_format(ctx: Ctx) -> str:
+    wanted = ctx.query.get("format", "").lower()
+    if wanted in ("json", "xml", "plain"):
+        return wanted
+    accept = ctx.request.headers.get("Accept", "").lower()
+    if "application/json" in accept:
+        return "json"
+    if "application/xml" in accept or "text/xml" in accept:
+        return "xml"
+    return "plain"
+
+
+def _select(ctx: Ctx, names: list[str]) -> list[tuple[str, bool]]:
+    """Apply Swift's listing parameters; returns (name, is_subdir) in listing order."""
+    query = ctx.query
+    limit_text = query.get("limit")
+    limit = MAX_LISTING
+    if limit_text is not None:
+        if not limit_text.isdigit():
+            raise ApiError(412, body="Value of limit must be a positive integer")
+        limit = int(limit_text)
+        if limit > MAX_LISTING:
+            raise ApiError(412, body=f"Maximum limit is {MAX_LISTING}")
+    prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter", "")
+    if len(delimiter) > 1:
+        raise ApiError(412, body="Bad delimiter")
+    marker = query.get("marker", "")
+    end_marker = query.get("end_marker", "")
+    reverse = query.get("reverse", "").lower() in ("true", "1", "yes", "on")
+    ordered = sorted(names, key=lambda n: n.encode(), reverse=reverse)
+    result: list[tuple[str, bool]] = []
+    seen_subdirs: set[str] = set()
+    for name in ordered:
+        encoded = name.encode()
+        if prefix and not name.startswith(prefix):
+            continue
+        if marker and (encoded <= marker.encode() if not reverse else encoded >= marker.encode()):
+            continue
+        if end_marker and (
+            encoded >= end_marker.encode() if not reverse else encoded <= end_marker.encode()
+        ):
+            continue
+        if delimiter:
+            cut = name.find(delimiter, len(prefix))
+            if cut >= 0:
+                subdir = name[: cut + len(delimiter)]
+                if subdir not in seen_subdirs:
+                    seen_subdirs.add(subdir)
+                    result.append((subdir, True))
+                if len(result) >= limit:
+                    break
+                continue
+        result.append((name, False))
+        if len(result) >= limit:
+            break
+    return result
+
+
+def _listing_response(
+    ctx: Ctx,
+    kind: str,
+    owner: str,
+    entries: list[tuple[str, bool]],
+    describe: Any,
+    headers: dict[str, str],
+) -> web.Response:
+    fmt = _listing_format(ctx)
+    if fmt == "json":
+        items = [{"subdir": name} if subdir else describe(name) for name, subdir in entries]
+        return web.Response(
+            text=json.dumps(items),
+            content_type="application/json",
+            charset="utf-8",
+            headers=headers,
+        )
+    if fmt == "xml":
+        parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<{kind} name={quoteattr(owner)}>']
+        child = "container" if kind == "account" else "object"
+        for name, subdir in entries:
+            if subdir:
+                parts.append(f"<subdir name={quoteattr(name)}><name>{escape(name)}</name></subdir>")
+                continue
+            fields = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in describe(name).items())
+            parts.append(f"<{child}>{fields}</{child}>")
+        parts.append(f"</{kind}>")
+        return web.Response(
+            text="".join(parts), content_type="application/xml", charset="utf-8", headers=headers
+        )
+    if not entries:
+        # Swift's listing middleware turns an empty plain-text listing into 204.
+        return web.Response(status=204, headers=headers)
+    text = "".join(name + "\n" for name, _ in entries)
+    return web.Response(text=text, content_type="text/plain", charset="utf-8", headers=headers)
+
+
+# -- account --------------------------------------------------------------------------------------
+
+
+def _account_headers(ctx: Ctx, account: Account) -> dict[str, str]:
+    objects = sum(len(c.live_objects(ctx.now)) for c in account.containers.values())
+    headers = {
+        "X-Account-Container-Count": str(len(account.containers)),
+        "X-Account-Object-Count": str(objects),
+        "X-Account-Bytes-Used": str(sum(c.bytes_used() for c in account.containers.values())),
+        "X-Timestamp": _timestamp(account.created),
+    }
+    headers.update(account.meta)
+    return headers
+
+
+@router.route("GET", "/v1/{account}")
+@router.route("GET", "/v1/{account}/")
+async def list_containers(ctx: Ctx) -> web.StreamResponse:
+    account = _account(ctx)
+    headers = _account_headers(ctx, account)
+    entries = _select(ctx, list(account.containers))
+
+    def describe(name: str) -> dict[str, Any]:
+        container = account.containers[name]
+        objects = container.live_objects(ctx.now)
+        latest = max([container.created, *(o.modified for o in objects.values())])
+        return {
+            "name": name,
+            "count": len(objects),
+            "bytes": container.bytes_used(),
+            "last_modified": iso_micro(latest),
+        }
+
+    return _listing_response(ctx, "account", ctx.match["account"], entries, describe, headers)
+
+
+@router.route("HEAD", "/v1/{account}")
+@router.route("HEAD", "/v1/{account}/")
+async def head_account(ctx: Ctx) -> web.StreamResponse:
+    # NHN's guide says 200; upstream Swift's account server answers 204 (emulated here).
+    return web.Response(status=204, headers=_account_headers(ctx, _account(ctx)))
+
+
+@router.route("POST", "/v1/{account}")
+@router.route("POST", "/v1/{account}/")
+async def post_account(ctx: Ctx) -> web.StreamResponse:
+    account = _account(ctx)
+    for name, value in ctx.request.headers.items():
+        if name.lower().startswith("x-account-meta-"):
+            key = "X-Account-Meta-" + name[len("x-account-meta-") :].title()
+            if value:
+                account.meta[key] = value
+            else:
+                account.meta.pop(key, None)
+    return web.Response(status=204)
+
+
+# -- containers -----------------------------------------------------------------------------------
+
+
+def _container_headers(ctx: Ctx, container: Container) -> dict[str, str]:
+    objects = container.live_objects(ctx.now)
+    headers = {
+        "X-Container-Object-Count": str(len(objects)),
+        "X-Container-Bytes-Used": str(container.bytes_used()),
+        "X-Timestamp": _timestamp(container.created),
+        "X-Storage-Policy": container.policy,
+    }
+    headers.update(container.headers)
+    return headers
+
+
+def _apply_container_headers(ctx: Ctx, container: Container) -> None:
+    for name, value in ctx.request.headers.items():
+        if not _CONTAINER_HEADERS.match(name):
+            continue
+        key = "-".join(part.capitalize() for part in name.split("-"))
+        if value.strip():
+            container.headers[key] = value.strip()
+        else:
+            # An empty value removes the setting (e.g. making a container private again).
+            container.headers.pop(key, None)
+
+
+def _check_container_name(name: str) -> None:
+    if len(name.encode()) > MAX_CONTAINER_NAME:
+        raise ApiError(
+            400,
+            body=f"Container name length of {len(name.encode())} longer than {MAX_CONTAINER_NAME}",
+        )
+    # NHN's naming rules for containers.
+    if name in (".", "..") or _BAD_CONTAINER_CHARS & set(name) or _IP_LIKE.match(name):
+        raise ApiError(400, body=f"Invalid container name: {name}")
+
+
+@router.route("PUT", "/v1/{account}/{container}")
+@router.route("PUT", "/v1/{account}/{container}/")
+async def put_container(ctx: Ctx) -> web.StreamResponse:
+    name = ctx.match["container"]
+    _check_container_name(name)
+    account = _account(ctx)
+    policy = ctx.request.headers.get("X-Storage-Policy")
+    if policy is not None and policy not in _POLICIES:
+        raise ApiError(400, body=f"Invalid X-Storage-Policy '{policy}'")
+    container = account.containers.get(name)
+    status = 202
+    if container is None:
+        container = Container(name=name, created=ctx.now, policy=policy or "Standard")
+        account.containers[name] = container
+        status = 201
+    elif policy is not None and policy != container.policy:
+        raise ApiError(409, body="Storage Policy cannot be changed.")
+    _apply_container_headers(ctx, container)
+    return web.Response(status=status, headers={"Content-Type": "text/html; charset=UTF-8"})
+
+
+@router.route("GET", "/v1/{account}/{container}")
+@router.route("GET", "/v1/{account}/{container}/")
+async def list_objects(ctx: Ctx) -> web.StreamResponse:
+    container = _container_or_404(ctx)
+    objects = container.live_objects(ctx.now)
+    path = ctx.query.get("path")
+    names = list(objects)
+    if path is not None:
+        # ``path=x`` is prefix "x/" with delimiter "/" in one parameter.
+        directory = path.rstrip("/") + "/" if path else ""
+        names = [n for n in names if n.startswith(directory) and "/" not in n[len(directory) :]]
+    entries = _select(ctx, names)
+
+    def describe(name: str) -> dict[str, Any]:
+        stored = objects[name]
+        return {
+            "name": name,
+            "hash": stored.etag,
+            "bytes": len(stored.data),
+            "content_type": stored.content_type,
+            "last_modified": iso_micro(stored.modified),
+        }
+
+    return _listing_response(
+        ctx, "container", container.name, entries, describe, _container_headers(ctx, container)
+    )
+
+
+@router.route("HEAD", "/v1/{account}/{container}")
+@router.route("HEAD", "/v1/{account}/{container}/")
+async def head_container(ctx: Ctx) -> web.StreamResponse:
+    return web.Response(status=204, headers=_container_headers(ctx, _container_or_404(ctx)))
+
+
+@router.route("POST", "/v1/{account}/{container}")
+@router.route("POST", "/v1/{account}/{container}/")
+async def post_container(ctx: Ctx) -> web.StreamResponse:
+    _apply_container_headers(ctx, _container_or_404(ctx))
+    return web.Response(status=204)
+
+
+@router.route("DELETE", "/v1/{account}/{container}")
+@router.route("DELETE", "/v1/{account}/{container}/")
+async def delete_container(ctx: Ctx) -> web.StreamResponse:
+    container = _container_or_404(ctx)
+    if container.live_objects(ctx.now):
+        raise ApiError(409)
+    del _account(ctx).containers[container.name]
+    return web.Response(status=204)
+
+
+# -- objects --------------------------------------------------------------------------------------
+
+
+def _object_headers(stored: StoredObject) -> dict[str, str]:
+    headers = {
+        "Etag": stored.etag,
+        "Last-Modified": http_date(stored.modified),
+        "X-Timestamp": _timestamp(stored.modified),
+        "Accept-Ranges": "bytes",
+    }
+    headers.update(stored.meta)
+    if stored.delete_at is not None:
+        headers["X-Delete-At"] = str(stored.delete_at)
+    return headers
+
+
+def _expiry(ctx: Ctx, current: int | None) -> int | None:
+    headers = ctx.request.headers
+    if "X-Delete-After" in headers:
+        value = headers["X-Delete-After"]
+        if not value.isdigit():
+            raise ApiError(400, body="Non-integer X-Delete-After")
+        return int(ctx.now) + int(value)
+    if "X-Delete-At" in headers:
+        value = headers["X-Delete-At"]
+        if not value.isdigit():
+            raise ApiError(400, body="Non-integer X-Delete-At")
+        if int(value) <= ctx.now:
+            raise ApiError(400, body="X-Delete-At in past")
+        return int(value)
+    return current
+
+
+def _object_meta(ctx: Ctx) -> dict[str, str]:
+    meta = {}
+    for name, value in ctx.request.headers.items():
+        if name.lower().startswith("x-object-meta-") and value:
+            meta["X-Object-Meta-" + name[len("x-object-meta-") :].title()] = value
+    return meta
+
+
+def _copy_source(ctx: Ctx, source: str) -> StoredObject:
+    source = unquote(source).lstrip("/")
+    container_name, _, object_name = source.partition("/")
+    if not container_name or not object_name:
+        raise ApiError(
+            412, body="X-Copy-From header must be of the form <container name>/<object name>"
+        )
+    container = _account(ctx).containers.get(container_name)
+    stored = container.live_objects(ctx.now).get(object_name) if container else None
+    if stored is None:
+        raise ApiError(404)
+    return stored
+
+
+def _store(
+    ctx: Ctx, container: Container, name: str, data: bytes, base: StoredObject | None
+) -> web.Response:
+    if len(name.encode()) > MAX_OBJECT_NAME:
+        raise ApiError(
+            400, body=f"Object name length of {len(name.encode())} longer than {MAX_OBJECT_NAME}"
+        )
+    etag = hashlib.md5(data).hexdigest()
+    wanted = ctx.request.headers.get("ETag")
+    if wanted is not None and wanted.strip('"').lower() != etag:
+        raise ApiError(422)
+    content_type = ctx.request.headers.get("Content-Type")
+    if not content_type:
+        content_type = (base.content_type if base else None) or (
+            mimetypes.guess_type(name)[0] or "application/octet-stream"
+        )
+    fresh = ctx.request.headers.get("X-Fresh-Metadata", "").lower() == "true"
+    meta = dict(base.meta) if base is not None and not fresh else {}
+    meta.update(_object_meta(ctx))
+    stored = StoredObject(data, etag, content_type, ctx.now, meta, _expiry(ctx, None))
+    container.objects[name] = stored
+    headers = {"Etag": etag, "Last-Modified": http_date(stored.modified)}
+    return web.Response(status=201, headers=headers, content_type="text/html", charset="UTF-8")
+
+
+@router.route("PUT", "/v1/{account}/{container}/{object:.+}")
+async def put_object(ctx: Ctx) -> web.StreamResponse:
+    container = _container_or_404(ctx)
+    headers = ctx.request.headers
+    copy_from = headers.get("X-Copy-From")
+    if copy_from:
+        source = _copy_source(ctx, copy_from)
+        return _store(ctx, container, ctx.match["object"], source.data, source)
+    chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
+    if "Content-Length" not in headers and not chunked:
+        raise ApiError(411)
+    if ctx.request.content_length is not None and ctx.request.content_length > MAX_FILE_SIZE:
+        raise ApiError(413)
+    data = await ctx.request.read()
+    return _store(ctx, container, ctx.match["object"], data, None)
+
+
+@router.route("COPY", "/v1/{account}/{container}/{object:.+}")
+async def copy_object(ctx: Ctx) -> web.StreamResponse:
+    container = _container_or_404(ctx)
+    source = _object_or_404(ctx, container)
+    destination = ctx.request.headers.get("Destination", "")
+    target_container_name, _, target_name = unquote(destination).lstrip("/").partition("/")
+    if not target_container_name or not target_name:
+        raise ApiError(
+            412, body="Destination header must be of the form <container name>/<object name>"
+        )
+    target = _account(ctx).containers.get(target_container_name)
+    if target is None:
+        raise ApiError(404)
+    return _store(ctx, target, target_name, source.data, source)
+
+
+def _range(header: str, size: int) -> tuple[int, int] | None:
+    """A single ``bytes=a-b`` range as (start, end inclusive); None when unsatisfiable."""
+    match = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
+    if not match or match.groups() == ("", ""):
+        return (0, size - 1) if size else None
+    first, last = match.groups()
+    if first == "":
+        length = int(last)
+        return (max(size - length, 0), size - 1) if length and size else None
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    return (start, end) if start < size and start <= end else None
+
+
+@router.route("GET", "/v1/{account}/{container}/{object:.+}")
+@router.route("HEAD", "/v1/{account}/{container}/{object:.+}")
+async def get_object(ctx: Ctx) -> web.StreamResponse:
+    stored = _object_or_404(ctx, _container_or_404(ctx))
+    headers = _object_headers(stored)
+    range_header = ctx.request.headers.get("Range")
+    if range_header and ctx.request.method == "GET":
+        selected = _range(range_header, len(stored.data))
+        if selected is None:
+            headers["Content-Range"] = f"bytes */{len(stored.data)}"
+            return web.Response(
+                status=416,
+                headers=headers,
+                text=(
+                    "<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not "
+                    "available.</p></html>"
+                ),
+                content_type="text/html",
+                charset="UTF-8",
+            )
+        start, end = selected
+        headers["Content-Range"] = f"bytes {start}-{end}/{len(stored.data)}"
+        return web.Response(
+            status=206,
+            body=stored.data[start : end + 1],
+            headers=headers,
+            content_type=stored.content_type,
+        )
+    response = web.Response(body=stored.data, headers=headers)
+    response.headers["Content-Type"] = stored.content_type
+    return response
+
+
+@router.route("POST", "/v1/{account}/{container}/{object:.+}")
+async def post_object(ctx: Ctx) -> web.StreamResponse:
+    stored = _object_or_404(ctx, _container_or_404(ctx))
+    # A POST replaces all user metadata of the object.
+    stored.meta = _object_meta(ctx)
+    stored.delete_at = _expiry(ctx, None)
+    if ctx.request.headers.get("Content-Type"):
+        stored.content_type = ctx.request.headers["Content-Type"]
+    return web.Response(status=202, content_type="text/html", charset="UTF-8")
+
+
+@router.route("DELETE", "/v1/{account}/{container}/{object:.+}")
+async def delete_object(ctx: Ctx) -> web.StreamResponse:
+    container = _container_or_404(ctx)
+    _object_or_404(ctx, container)
+    del container.objects[ctx.match["object"]]
+    return web.Response(status=204)

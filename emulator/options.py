@@ -1,0 +1,52 @@
+"""Settings of the emulator: regions, delays and the users/tenants it accepts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEMO_USERNAME = "demo@example.com"
+DEMO_PASSWORD = "demo-password"
+# Fixed ids so a demo front end (and the docs) can name them without asking the emulator.
+DEMO_TENANT_ID = "0d5a6a2c1f3e4b7d9c8e7f6a5b4c3d21"
+DEMO_STORAGE_TENANT_ID = "7e1f0c3b9a8d4e2f8b6c5d4e3f2a1b09"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    """One API user: an e-mail login, its API password and its two tenants.
+
+    NHN gives Object Storage its own tenant id, so every user carries both: ``tenant_id``
+    for compute/network/image/NKS and ``storage_tenant_id`` for the ``AUTH_...`` account.
+    """
+
+    username: str = DEMO_USERNAME
+    password: str = DEMO_PASSWORD
+    tenant_id: str = DEMO_TENANT_ID
+    storage_tenant_id: str = DEMO_STORAGE_TENANT_ID
+
+
+@dataclass(frozen=True)
+class EmulatorOptions:
+    """What the emulator serves and how fast its resources settle (delays in seconds)."""
+
+    regions: tuple[str, ...] = ("kr1", "kr2", "kr3", "jp1")
+    token_lifetime: float = 12 * 3600
+    # How long a server stays in BUILD; also used for reboot, stop/start and deletion.
+    build_delay: float = 3.0
+    # How long NKS clusters stay CREATE_IN_PROGRESS / DELETE_IN_PROGRESS.
+    cluster_delay: float = 10.0
+    nks_regions: tuple[str, ...] = ("kr1", "kr2", "kr3")
+    users: tuple[DemoUser, ...] = (DemoUser(),)
+
+    def __post_init__(self) -> None:
+        # Fail at start-up, never at request time, on settings that cannot work.
+        if not self.regions:
+            raise ValueError("EmulatorOptions.regions must name at least one region")
+        for region in (*self.regions, *self.nks_regions):
+            if not region or region != region.lower() or "/" in region:
+                raise ValueError(f"EmulatorOptions: invalid region code {region!r}")
+        if min(self.token_lifetime, self.build_delay, self.cluster_delay) < 0:
+            raise ValueError("EmulatorOptions: delays and token_lifetime must be >= 0")
+        tenants = [t for u in self.users for t in (u.tenant_id, u.storage_tenant_id)]
+        if len(tenants) != len(set(tenants)):
+            raise ValueError("EmulatorOptions.users: every tenant id must be unique")

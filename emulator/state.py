@@ -1,0 +1,54 @@
+"""The emulator's whole in-memory state: tokens plus one set of service models per region."""
+
+from __future__ import annotations
+
+from emulator.base import Clock
+from emulator.compute import ComputeState
+from emulator.identity import IdentityState
+from emulator.image import ImageState
+from emulator.kubernetes import KubernetesState
+from emulator.network import NetworkState
+from emulator.object_storage import ObjectStorageState
+from emulator.options import EmulatorOptions
+
+
+class RegionState:
+    """Everything of one region; services look at each other's models through it."""
+
+    def __init__(self, region: str, options: EmulatorOptions, now: float) -> None:
+        self.region = region
+        self.network = NetworkState(region, now)
+        self.image = ImageState(region)
+        self.compute = ComputeState(region, options.build_delay)
+        self.kubernetes = (
+            KubernetesState(region, options.cluster_delay)
+            if region in options.nks_regions
+            else None
+        )
+        self.object_storage = ObjectStorageState()
+
+    def settle(self, tenant_id: str, now: float) -> None:
+        """Apply finished transitions before a request reads or changes anything."""
+        self.compute.settle(tenant_id, now, self.network)
+        if self.kubernetes is not None:
+            self.kubernetes.settle(tenant_id, now, self.network)
+
+
+class EmulatorState:
+    def __init__(self, options: EmulatorOptions, clock: Clock) -> None:
+        self.options = options
+        self.clock = clock
+        self.reset()
+
+    def reset(self, keep_tokens: bool = False) -> None:
+        tokens = self.identity.tokens if keep_tokens else {}
+        self.identity = IdentityState(self.options)
+        self.identity.tokens = tokens
+        self._regions: dict[str, RegionState] = {}
+
+    def region(self, region: str) -> RegionState:
+        # Built on first use so a reset is cheap and unused regions cost nothing.
+        found = self._regions.get(region)
+        if found is None:
+            found = self._regions[region] = RegionState(region, self.options, self.clock.now())
+        return found

@@ -1,0 +1,162 @@
+"""NKS (Magnum): cluster lifecycle, validation, kubeconfig, node groups, supports."""
+
+from __future__ import annotations
+
+import base64
+import copy
+
+from .conftest import CLUSTER_DELAY
+from .doc_examples import EXAMPLES
+from .shapes import assert_conforms
+
+NKS = "/kr1/kubernetes/v1"
+
+
+async def cluster_body(emu, name: str = "test-k8s") -> dict:
+    """NHN's documented create example with ids from the emulator."""
+    body = copy.deepcopy(EXAMPLES["cluster_create_request"])
+    subnet = await emu.default_subnet()
+    external = (
+        await emu.json("GET", "/kr1/network/v2.0/networks", params={"router:external": "True"})
+    )["networks"][0]
+    node_image = (
+        await emu.json(
+            "GET", "/kr1/image/v2/images", params={"nhncloud_allow_nks_cpu_flavor": "true"}
+        )
+    )["images"][0]
+    body.update(
+        name=name,
+        fixed_network=subnet["vpc_id"],
+        fixed_subnet=subnet["id"],
+        flavor_id=(await emu.flavor("m2.c4m8"))["id"],
+        keypair=await emu.keypair(),
+    )
+    labels = body["labels"]
+    labels.update(
+        availability_zone="kr-pub-a",
+        node_image=node_image["id"],
+        external_network_id=external["id"],
+        external_subnet_id_list=":".join(external["subnets"]),
+    )
+    labels["extra_security_groups"][0]["target_subnet"] = subnet["id"]
+    return body
+
+
+async def test_supports_matches_documented_example(emu):
+    body = await emu.json("GET", f"{NKS}/supports")
+    assert_conforms(body, EXAMPLES["supports"])
+    assert body["supported_k8s"]["v1.32.3"] is True and body["supported_k8s"]["v1.28.3"] is False
+
+
+async def test_cluster_lifecycle(emu):
+    created = await emu.json("POST", f"{NKS}/clusters", 202, json=await cluster_body(emu))
+    assert_conforms(created, EXAMPLES["cluster_create"])
+    uuid = created["uuid"]
+    cluster = await emu.json("GET", f"{NKS}/clusters/{uuid}")
+    assert cluster["status"] == "CREATE_IN_PROGRESS"
+    not_ready = await emu.call("GET", f"{NKS}/clusters/{uuid}/config")
+    assert not_ready.status == 409 and "errors" in await not_ready.json()
+
+    emu.clock.advance(CLUSTER_DELAY + 0.001)
+    cluster = await emu.json("GET", f"{NKS}/clusters/test-k8s")  # by name
+    assert_conforms(cluster, EXAMPLES["cluster_get"], opaque=("health_status_reason", "labels"))
+    assert cluster["status"] == "CREATE_COMPLETE" and cluster["uuid"] == uuid
+    assert cluster["created_at"].endswith("+00:00")
+    assert all(
+        isinstance(v, str)
+        for k, v in cluster["labels"].items()
+        if k not in ("extra_security_groups", "extra_volumes")
+    )
+    listed = await emu.json("GET", f"{NKS}/clusters")
+    assert_conforms(listed, EXAMPLES["clusters"], opaque=("health_status_reason",))
+
+    config = await emu.json("GET", f"{NKS}/clusters/{uuid}/config")
+    assert_conforms(config, EXAMPLES["cluster_config"])
+    kubeconfig = config["config"]
+    assert kubeconfig.startswith(
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: LS0tLS1CRU"
+    )
+    assert 'name: "test-k8s"' in kubeconfig and "current-context: default" in kubeconfig
+    key_line = next(line for line in kubeconfig.splitlines() if "client-key-data" in line)
+    assert base64.b64decode(key_line.split(": ")[1]).startswith(b"-----BEGIN RSA PRIVATE KEY-----")
+
+    groups = await emu.json("GET", f"{NKS}/clusters/{uuid}/nodegroups")
+    assert_conforms(groups, EXAMPLES["nodegroups"])
+    group = await emu.json("GET", f"{NKS}/clusters/{uuid}/nodegroups/default-worker")
+    assert group["node_count"] == 1 and group["cluster_id"] == uuid and group["role"] == "worker"
+    assert (await emu.call("GET", f"{NKS}/clusters/{uuid}/nodegroups/nope")).status == 404
+
+    assert (await emu.call("DELETE", f"{NKS}/clusters/test-k8s")).status == 204
+    assert (await emu.json("GET", f"{NKS}/clusters/{uuid}"))["status"] == "DELETE_IN_PROGRESS"
+    assert (await emu.call("DELETE", f"{NKS}/clusters/{uuid}")).status == 409
+    emu.clock.advance(CLUSTER_DELAY + 0.001)
+    gone = await emu.call("GET", f"{NKS}/clusters/{uuid}")
+    assert gone.status == 404
+    error = (await gone.json())["errors"][0]
+    assert error == {
+        "request_id": "",
+        "code": "client",
+        "status": 404,
+        "title": f"Cluster {uuid} could not be found",
+        "detail": f"Cluster {uuid} could not be found.",
+        "links": [],
+    }
+
+
+async def test_cluster_create_validation(emu):
+    good = await cluster_body(emu)
+
+    def variant(**changes):
+        body = copy.deepcopy(good)
+        for key, value in changes.items():
+            if key.startswith("label_"):
+                label = key[len("label_") :]
+                if value is None:
+                    body["labels"].pop(label)
+                else:
+                    body["labels"][label] = value
+            elif value is None:
+                body.pop(key)
+            else:
+                body[key] = value
+        return body
+
+    cases = [
+        (variant(cluster_template_id="other"), 400),
+        (variant(name=None), 400),
+        (variant(label_kube_tag="v1.28.3"), 400),
+        (variant(label_kube_tag="v9.9.9"), 400),
+        (variant(label_node_image=None), 400),
+        (variant(label_boot_volume_size=20), 400),
+        (variant(label_availability_zone="jp-pub-a"), 400),
+        (variant(fixed_network="nope"), 400),
+        (variant(fixed_subnet="nope"), 400),
+        (variant(flavor_id="nope"), 400),
+        (variant(keypair="nope"), 404),
+        (variant(node_count=0), 400),
+        (variant(label_external_network_id="nope"), 400),
+    ]
+    for body, status in cases:
+        response = await emu.call("POST", f"{NKS}/clusters", json=body)
+        assert response.status == status, (body, await response.text())
+        errors = (await response.json())["errors"]
+        assert errors[0]["status"] == status and errors[0]["code"] == "client"
+    malformed = await emu.call(
+        "POST", f"{NKS}/clusters", data=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert malformed.status == 400 and "errors" in await malformed.json()
+    await emu.json("POST", f"{NKS}/clusters", 202, json=good)
+    duplicate = await emu.call("POST", f"{NKS}/clusters", json=good)
+    assert duplicate.status == 409
+
+
+async def test_nks_only_in_nks_regions(emu):
+    response = await emu.call("GET", "/jp1/kubernetes/v1/clusters")
+    assert response.status == 404
+    assert (await response.json())["errors"][0]["status"] == 404
+
+
+async def test_unemulated_nks_endpoint_is_501(emu):
+    response = await emu.call("GET", f"{NKS}/addon_types/")
+    assert response.status == 501
+    assert (await response.json())["errors"][0]["code"] == "server"
