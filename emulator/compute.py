@@ -168,6 +168,11 @@ _FINAL_VM_STATE = {
     "reboot": "active",
     "hard_reboot": "active",
 }
+DEMO_KEYPAIR = "demo-keypair"
+# a well-formed but fixed (and useless) RSA public key blob, so its fingerprint is stable
+DEMO_PUBLIC_KEY = "ssh-rsa {} demo@nhn-emulator".format(
+    base64.b64encode(b"\x00\x00\x00\x07ssh-rsa" + hashlib.sha256(b"demo").digest() * 8).decode()
+)
 _VM_STATUS = {"active": "ACTIVE", "stopped": "SHUTOFF", "building": "BUILD", "error": "ERROR"}
 _POWER = {"active": 1, "stopped": 4, "building": 0, "error": 0}
 
@@ -190,7 +195,19 @@ class ComputeState:
         self._keypair_ids = count(1)
 
     def tenant(self, tenant_id: str) -> TenantCompute:
-        return self.tenants.setdefault(tenant_id, TenantCompute())
+        data = self.tenants.get(tenant_id)
+        if data is None:
+            data = self.tenants[tenant_id] = TenantCompute()
+            # like the "Default Network": a demo needs a key pair before its first instance
+            data.keypairs[DEMO_KEYPAIR] = Keypair(
+                id=next(self._keypair_ids),
+                name=DEMO_KEYPAIR,
+                public_key=DEMO_PUBLIC_KEY,
+                fingerprint=_fingerprint(DEMO_PUBLIC_KEY),
+                user_id="",
+                created=0.0,
+            )
+        return data
 
     def settle(self, tenant_id: str, now: float, network: NetworkState) -> None:
         """Finish every transition whose delay has passed; drop servers done deleting."""

@@ -70,7 +70,8 @@ async def test_keypair_lifecycle(emu):
     assert "private_key" not in imported["keypair"]
     listed = await emu.json("GET", emu.compute("/os-keypairs"))
     assert_conforms(listed, EXAMPLES["keypairs"])
-    assert sorted(k["keypair"]["name"] for k in listed["keypairs"]) == ["gen", "imp"]
+    names = sorted(k["keypair"]["name"] for k in listed["keypairs"])
+    assert names == ["demo-keypair", "gen", "imp"]
     one = await emu.json("GET", emu.compute("/os-keypairs/imp"))
     assert_conforms(one, EXAMPLES["keypair_get"])
     assert one["keypair"]["public_key"] == public

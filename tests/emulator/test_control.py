@@ -203,7 +203,8 @@ async def test_reset_restores_the_seed(emu):
     response = await emu.client.post("/_emulator/reset", json={"keep_tokens": True})
     assert response.status == 200
     assert (await emu.json("GET", emu.compute("/servers")))["servers"] == []
-    assert (await emu.json("GET", emu.compute("/os-keypairs")))["keypairs"] == []
+    keypairs = (await emu.json("GET", emu.compute("/os-keypairs")))["keypairs"]
+    assert [k["keypair"]["name"] for k in keypairs] == ["demo-keypair"]  # the seed only
     assert (await (await emu.client.get("/_emulator/faults")).json())["faults"] == []
     assert (await emu.default_subnet())["name"] == "default"
     await emu.client.post("/_emulator/reset")
