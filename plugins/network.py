@@ -160,7 +160,7 @@ class VpcSubnetListQuerySchema(Schema):
 
     vpc_id = fields.String(
         validate=[_ID_LENGTH, _ID_RULE],
-        metadata={"description": "only the subnets of this VPC", "example": "vpc-id-123"},
+        metadata={"description": "only the subnets of this VPC"},
     )
 
 

@@ -16,6 +16,7 @@ from aiohttp import web
 from proxy import __version__
 from proxy.keys import OPENAPI
 from proxy.logs import setup_logging
+from proxy.openapi import use_examples
 from proxy.plugins import PluginError
 from proxy.settings import Settings, SettingsError, load_settings
 
@@ -92,8 +93,11 @@ async def _serve(settings: Settings, *, with_emulator: bool) -> None:
             emulator_runner, base_url = await _start_emulator(settings, "127.0.0.1", 0)
             runners.append(emulator_runner)
             settings = with_endpoints(settings, emulator_endpoints(base_url))
+        app = create_app(settings)
+        if with_emulator:
+            use_demo_examples(app, settings)
         runner = web.AppRunner(
-            create_app(settings),
+            app,
             access_log=None,
             shutdown_timeout=settings.server.shutdown_timeout,
         )
@@ -112,6 +116,30 @@ def with_endpoints(settings: Settings, endpoints: dict[str, str]) -> Settings:
     """The same settings with every upstream endpoint replaced."""
     upstream = dataclasses.replace(settings.upstream, endpoints=dict(endpoints))
     return dataclasses.replace(settings, upstream=upstream)
+
+
+def use_demo_examples(app: web.Application, settings: Settings) -> None:
+    """Pre-fill Swagger UI with the emulator's demo tenant, account and user."""
+    from emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, DEMO_USERNAME
+    from emulator.compute import DEMO_KEYPAIR
+
+    use_examples(
+        app,
+        headers={
+            "X-NHN-Region": settings.regions.allowed[0],
+            "X-NHN-Tenant-ID": DEMO_TENANT_ID,
+            "X-NHN-Storage-Account": f"AUTH_{DEMO_STORAGE_TENANT_ID}",
+        },
+        properties={
+            "TokenRequest": {
+                "tenant_id": DEMO_TENANT_ID,
+                "username": DEMO_USERNAME,
+                "password": DEMO_PASSWORD,
+            },
+            "InstanceCreate": {"keypair_name": DEMO_KEYPAIR},
+            "ClusterCreate": {"keypair_name": DEMO_KEYPAIR},
+        },
+    )
 
 
 def emulator_endpoints(base_url: str) -> dict[str, str]:

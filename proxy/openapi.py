@@ -73,3 +73,29 @@ def clean_document(document: dict[str, Any]) -> dict[str, Any]:
                 str(code): response for code, response in sorted(operation["responses"].items())
             }
     return document
+
+
+def use_examples(
+    app: web.Application,
+    *,
+    headers: dict[str, str] | None = None,
+    properties: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Replace example values in the served document, e.g. the demo tenant and user of the
+    embedded emulator, so that Swagger UI's "Try it out" is pre-filled with working values."""
+    document = copy.deepcopy(app[OPENAPI])
+    for path_item in document.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in _HTTP_METHODS or not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "header" and parameter["name"] in (headers or {}):
+                    parameter["example"] = headers[parameter["name"]]
+    schemas = document.get("components", {}).get("schemas", {})
+    for schema_name, values in (properties or {}).items():
+        for name, value in values.items():
+            schemas[schema_name]["properties"][name]["example"] = value
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        app[SWAGGER_DICT] = document
+    app[OPENAPI] = document
