@@ -93,11 +93,12 @@ class SwaggerPage:
         if body is not None:
             await operation.locator("textarea.body-param__text").fill(json.dumps(body))
         await operation.get_by_role("button", name="Execute").click()
-        status_cell = operation.locator(".live-responses-table .response .response-col_status").first
+        latest = operation.locator(".live-responses-table .response")
+        status_cell = latest.locator(".response-col_status").first
         await status_cell.wait_for(timeout=15_000)
         status = int((await status_cell.inner_text()).strip())
         text = ""
-        answer = operation.locator(".live-responses-table .response .response-col_description pre")
+        answer = latest.locator(".response-col_description pre")
         if await answer.count():
             text = await answer.first.inner_text()
         # collapse it again so the next operation's locators stay unambiguous
@@ -106,9 +107,11 @@ class SwaggerPage:
 
 
 async def test_try_it_out_works_for_every_route(demo):
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{demo}/api/docs/openapi.json") as response:
-            document = await response.json()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{demo}/api/docs/openapi.json") as response,
+    ):
+        document = await response.json()
     operations = {
         operation["operationId"]
         for item in document["paths"].values()
@@ -138,15 +141,20 @@ async def test_try_it_out_works_for_every_route(demo):
         images = (await run("get_compute_images", 200, fields=auth))["images"]
         await run("get_compute_instances", 200, fields=auth)
         vpc = (
-            await run("post_vpc_create", 201, fields=auth,
-                      body={"name": "ui-vpc", "cidr": "10.20.0.0/16"})
+            await run(
+                "post_vpc_create", 201, fields=auth, body={"name": "ui-vpc", "cidr": "10.20.0.0/16"}
+            )
         )["vpc"]
         vpcs = (await run("get_vpc", 200, fields=auth))["vpcs"]
         assert vpc["id"] in {item["id"] for item in vpcs}
         await run("get_vpc_vpc_id", 200, fields={**auth, "vpc_id": vpc["id"]})
         subnet = (
-            await run("post_subnet_create", 201, fields=auth,
-                      body={"vpc_id": vpc["id"], "name": "ui-subnet", "cidr": "10.20.1.0/24"})
+            await run(
+                "post_subnet_create",
+                201,
+                fields=auth,
+                body={"vpc_id": vpc["id"], "name": "ui-subnet", "cidr": "10.20.1.0/24"},
+            )
         )["vpcsubnet"]
         await run("get_subnet", 200, fields=auth)
         await run("get_subnet_subnet_id", 200, fields={**auth, "subnet_id": subnet["id"]})
@@ -155,24 +163,46 @@ async def test_try_it_out_works_for_every_route(demo):
         flavor = next(item for item in flavors if item["name"].startswith("m2."))
         image = next(item for item in images if "ubuntu" in item["name"].lower())
         server = (
-            await run("post_compute_instances_create", 201, fields=auth, body={
-                "name": "ui-01", "image_id": image["id"], "flavor_id": flavor["id"],
-                "subnet_id": subnet["id"], "keypair_name": "demo-keypair"})
+            await run(
+                "post_compute_instances_create",
+                201,
+                fields=auth,
+                body={
+                    "name": "ui-01",
+                    "image_id": image["id"],
+                    "flavor_id": flavor["id"],
+                    "subnet_id": subnet["id"],
+                    "keypair_name": "demo-keypair",
+                },
+            )
         )["server"]
         server_fields = {**auth, "server_id": server["id"]}
         await run("get_compute_instances_server_id", 200, fields=server_fields)
-        await run("post_compute_instances_server_id_action", 200, fields=server_fields,
-                  body={"action": "stop"})
+        await run(
+            "post_compute_instances_server_id_action",
+            200,
+            fields=server_fields,
+            body={"action": "stop"},
+        )
         await run("delete_compute_instances_server_id", 204, fields=server_fields)
 
         default_vpc = next(item for item in vpcs if item["name"] == "Default Network")
         subnets = (await run("get_subnet", 200, fields=auth))["vpcsubnets"]
         default_subnet = next(item for item in subnets if item["vpc_id"] == default_vpc["id"])
-        await run("post_nks_clusters_create", 201, fields=auth, body={
-            "cluster_name": "ui-k8s", "vpc_id": default_vpc["id"],
-            "subnet_id": default_subnet["id"], "instance_type": flavor["id"],
-            "keypair_name": "demo-keypair", "kubernetes_version": "v1.30.3",
-            "availability_zone": "kr-pub-a"})
+        await run(
+            "post_nks_clusters_create",
+            201,
+            fields=auth,
+            body={
+                "cluster_name": "ui-k8s",
+                "vpc_id": default_vpc["id"],
+                "subnet_id": default_subnet["id"],
+                "instance_type": flavor["id"],
+                "keypair_name": "demo-keypair",
+                "kubernetes_version": "v1.30.3",
+                "availability_zone": "kr-pub-a",
+            },
+        )
         await run("get_nks_clusters", 200, fields=auth)
         cluster = {**auth, "cluster_name": "ui-k8s"}
         await run("get_nks_clusters_cluster_name", 200, fields=cluster)
@@ -180,10 +210,14 @@ async def test_try_it_out_works_for_every_route(demo):
         assert config["config"].startswith("apiVersion: v1")
         await run("delete_nks_clusters_cluster_name", 204, fields=cluster)
 
-        storage_token = (
-            await run("post_token", 200, body={
-                "tenant_id": DEMO_STORAGE_TENANT_ID, "username": "demo@example.com",
-                "password": "demo-password"})
+        storage_token = await run(
+            "post_token",
+            200,
+            body={
+                "tenant_id": DEMO_STORAGE_TENANT_ID,
+                "username": "demo@example.com",
+                "password": "demo-password",
+            },
         )
         assert storage_token["storage_account"] == f"AUTH_{DEMO_STORAGE_TENANT_ID}"
         storage = {"X-NHN-Token": storage_token["token"]}  # account header is pre-filled
