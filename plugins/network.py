@@ -112,6 +112,14 @@ class VpcSubnetSchema(Schema):
         allow_none=True,
         metadata={"description": "gateway address, null if none", "example": "10.0.1.1"},
     )
+    external = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "true for a subnet of NHN's shared external network "
+            "(public_network); such a subnet cannot hold instances",
+            "example": False,
+        },
+    )
 
 
 class VpcDetailSchema(VpcSchema):
@@ -234,6 +242,7 @@ def _subnet(native: dict[str, Any]) -> dict[str, Any]:
         "vpc_id": _text(native, "vpc_id"),
         "cidr": _text(native, "cidr"),
         "gateway": _optional_text(native, "gateway"),
+        "external": native.get("router:external") is True,
     }
 
 

@@ -46,7 +46,14 @@ SERVER_SHAPE = {"id": str, "name": str, "status": str, "addresses": dict, "creat
 SERVER_DETAIL_SHAPE = {**SERVER_SHAPE, "flavor": dict, "image": dict}
 VPC_SHAPE = {"id": str, "name": str, "cidrv4": str, "state": str}
 VPC_EXTRAS = {"external": bool}
-SUBNET_SHAPE = {"id": str, "name": str, "vpc_id": str, "cidr": str, "gateway": (str, NONE)}
+SUBNET_SHAPE = {
+    "id": str,
+    "name": str,
+    "vpc_id": str,
+    "cidr": str,
+    "gateway": (str, NONE),
+    "external": bool,
+}
 FIP_SHAPE = {"id": str, "floating_ip_address": str, "status": str, "port_id": (str, NONE)}
 CLUSTER_SHAPE = {"uuid": str, "name": str, "status": str, "node_count": int}
 CLUSTER_DETAIL_EXTRAS = {

@@ -128,6 +128,7 @@ PUBLIC_SUBNET = {
     "vpc_id": VPC_ID,
     "cidr": "192.168.1.0/24",
     "gateway": "192.168.1.1",
+    "external": False,
 }
 NATIVE_VPC_DETAIL = {
     "vpc": {
@@ -180,6 +181,7 @@ PUBLIC_SUBNET_CREATED = {
         "vpc_id": "b9f8e7b1-45e8-4eb5-95b2-7256dc60f7ff",
         "cidr": "10.3.0.0/24",
         "gateway": "10.3.0.1",
+        "external": False,
     }
 }
 NATIVE_FLOATINGIPS = {
@@ -728,3 +730,8 @@ async def test_dot_segments_sent_verbatim_are_400(client, nhn):
         assert answer.startswith(b"HTTP/1.1 400 "), answer
         assert b"vpc_id" in answer
     assert nhn.calls() == []
+
+
+def test_subnets_of_the_shared_external_network_are_marked_external():
+    native = {"vpcsubnets": [{**NATIVE_SUBNETS["vpcsubnets"][0], "router:external": True}]}
+    assert subnet_list_from_native(native)["vpcsubnets"][0]["external"] is True
