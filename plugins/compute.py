@@ -18,8 +18,8 @@ needs only the token and region headers — design §8). NHN facts used, from
 - `POST /v2/{tenant}/servers` answers 202 `{"server": {id, links, security_groups}}` without
   the name; the proxy answers 201 `{"server": {id, name, status: "BUILD"}}` with the name
   the caller asked for — every Nova server starts in `BUILD`.
-- The root disk: u2 flavors (name `u2.*`) boot from the flavor's local disk
-  (`destination_type: "local"`, no `volume_size`); every other family boots from a new
+- The root disk: u2 flavors (name `u2.*`) and GPU flavors (`g2.*`) boot from the flavor's
+  local disk (`destination_type: "local"`, no `volume_size`); every other family boots from a new
   volume of `volume_size` GB (default 50) deleted with the server (design §8). The flavor is
   looked up first, so an unknown `flavor_id` is a 400 without a create call.
   `volume_size` is bounded to 10..2000 GB: 10 GB is NHN's Linux root minimum, 2000 GB the
@@ -33,8 +33,9 @@ Unconfirmed facts and the choices made:
 - Whether NHN returns `"image": ""` (upstream Nova) or an image object for a volume-booted
   server is unconfirmed; both are accepted and `""`/null answer `"image": {"id": null}`.
 - `servers_links` is upstream Nova behaviour NHN does not show; it is followed when present.
-- GPU flavors also boot from local disk according to compute.md; their names are not
-  documented, so only the documented `u2.` prefix selects the local root disk.
+- GPU flavors also boot from local disk according to compute.md. NHN's NKS user guide
+  (TOAST-DOCS Container-Kubernetes `en/user-guide.md`, checked 2026-11) names the GPU flavor
+  type `g2`, so flavors named `u2.*` or `g2.*` get the local root disk.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ PAGE_SIZE = 1000  # NHN's maximum `limit` for servers and images
 MAX_MARKER_LENGTH = 255  # markers are UUIDs; anything far longer is not one
 DEFAULT_VOLUME_SIZE = 50
 DEFAULT_SECURITY_GROUPS = ("default",)
-LOCAL_DISK_FLAVOR_PREFIX = "u2."
+# families whose root disk is the flavor's local disk (u2; g2 = GPU) — no boot volume
+LOCAL_DISK_FLAVOR_PREFIXES = ("u2.", "g2.")
 ACTIONS: dict[str, dict[str, Any]] = {
     "start": {"os-start": None},
     "stop": {"os-stop": None},
@@ -396,7 +398,7 @@ def server_to_native(body: dict[str, Any], flavor_name: str) -> dict[str, Any]:
         "uuid": image_id,
         "boot_index": 0,
     }
-    if flavor_name.startswith(LOCAL_DISK_FLAVOR_PREFIX):
+    if flavor_name.startswith(LOCAL_DISK_FLAVOR_PREFIXES):
         root_disk["destination_type"] = "local"
     else:
         volume_size = body.get("volume_size")

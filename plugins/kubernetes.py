@@ -27,9 +27,12 @@ in every NHN example though not in its table). Two inputs are looked up when not
 
 Choices where NHN is silent or unconfirmed:
 
-* Cluster name rule: NHN's API doc states none. We accept the console rule as we understand it
-  (unconfirmed): a letter, then letters, digits or '-', at most 20 characters in all
-  (`^[A-Za-z][A-Za-z0-9-]{0,19}$`). Path values (name or UUID) only need to be a plain token.
+* Cluster name rule: NHN's API doc states none; the NKS user guide (TOAST-DOCS
+  Container-Kubernetes `en/user-guide.md`, checked 2026-11) says "limited to 20 characters,
+  only lowercase English letters, numbers, and '-'; must start with a lowercase letter and
+  end with a lowercase letter or number; RFC 4122 UUID formats cannot be used" — enforced as
+  `^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$` (a UUID has 36 characters, so it can never match).
+  Path values (name or UUID) only need to be a plain token.
 * `addons` (calico, coredns): optional per NHN's API table, "required" per its Terraform
   provider — not sent; NKS is expected to install its defaults (unconfirmed).
 * Magnum error bodies (`{"errors": [{"detail"}]}`, unconfirmed for NKS) are read by the core;
@@ -110,9 +113,9 @@ class ClusterCreateSchema(Schema):
     cluster_name = fields.String(
         required=True,
         validate=validate.Regexp(
-            r"^[A-Za-z][A-Za-z0-9-]{0,19}$",
-            error="must start with a letter and hold only letters, digits and '-', "
-            "at most 20 characters",
+            r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$",
+            error="must be 1-20 lowercase letters, digits or '-', start with a letter and "
+            "end with a letter or digit (NKS's rule)",
         ),
         metadata={"description": "cluster name", "example": "my-cluster"},
     )

@@ -341,6 +341,12 @@ def test_server_to_native_u2_flavor_boots_from_local_disk():
     assert server_to_native(body, "u2.c2m4") == _native_create(U2_FLAVOR_ID, U2_ROOT_DISK)
 
 
+def test_server_to_native_gpu_flavor_boots_from_local_disk_too():
+    body = {**CREATE_BODY, "flavor_id": U2_FLAVOR_ID, "volume_size": 100}
+    bdm = server_to_native(body, "g2.t4.c8m64")["server"]["block_device_mapping_v2"][0]
+    assert bdm["destination_type"] == "local" and "volume_size" not in bdm
+
+
 def test_server_to_native_zone_groups_and_size():
     body = {
         **CREATE_BODY,

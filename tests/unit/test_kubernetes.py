@@ -857,6 +857,8 @@ INVALID_BODIES = (
     ({**CREATE_BODY, "cluster_name": "1cluster"}, "cluster_name"),
     ({**CREATE_BODY, "cluster_name": "my_cluster"}, "cluster_name"),
     ({**CREATE_BODY, "cluster_name": "a" * 21}, "cluster_name"),
+    ({**CREATE_BODY, "cluster_name": "MyCluster"}, "cluster_name"),  # lowercase only (NKS)
+    ({**CREATE_BODY, "cluster_name": "my-cluster-"}, "cluster_name"),  # must end alnum
     ({**CREATE_BODY, "cluster_name": ""}, "cluster_name"),
     ({**CREATE_BODY, "vpc_id": "../etc"}, "vpc_id"),
     ({**CREATE_BODY, "subnet_id": "x" * 129}, "subnet_id"),
