@@ -14,6 +14,7 @@ import pluggy
 if TYPE_CHECKING:
     from proxy.routing import Route
     from proxy.settings import Settings
+    from proxy.tasks.watch import Watcher
 
 PROJECT = "nhn_proxy"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -28,4 +29,15 @@ def nhn_proxy_routes(settings: Settings) -> list[Route]:
     names its handler, the NHN headers it needs and its marshmallow schemas, so the core
     can check headers and bodies and describe the route in the OpenAPI document. Two
     plugins claiming the same method and path is a start-up error.
+    """
+
+
+@hookspec
+def nhn_proxy_watchers(settings: Settings) -> dict[str, Watcher]:
+    """Return watchers for this plugin's long-running operations, keyed by operation name.
+
+    Called once while the app is assembled. A `Route` whose `operation` names a key here
+    accepts `Prefer: respond-async`: the core answers 202 with a task, makes the upstream
+    call in the background and follows the resource with the watcher until it settles
+    (design §4). Two plugins declaring the same operation name is a start-up error.
     """

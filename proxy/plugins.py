@@ -13,6 +13,7 @@ import pluggy
 from proxy import hookspecs
 from proxy.routing import Route
 from proxy.settings import Settings
+from proxy.tasks.watch import Watcher
 
 logger = logging.getLogger("nhn_proxy.plugins")
 ENTRY_POINT_GROUP = "nhn_proxy.plugins"
@@ -66,6 +67,29 @@ class Plugins:
                 seen[key] = plugin_name
                 routes.append(route)
         return routes
+
+    def watchers(self, settings: Settings) -> dict[str, Watcher]:
+        """Every declared long-running operation and how to follow it."""
+        watchers: dict[str, Watcher] = {}
+        owners: dict[str, str] = {}
+        for impl in self.manager.hook.nhn_proxy_watchers.get_hookimpls():
+            plugin_name = self.manager.get_name(impl.plugin) or "?"
+            try:
+                result = impl.function(settings=settings) or {}
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {plugin_name} failed to list its watchers: {type(exc).__name__}: {exc}"
+                ) from None
+            for operation, watcher in dict(result).items():
+                if not isinstance(watcher, Watcher):
+                    raise PluginError(f"plugin {plugin_name} returned {watcher!r}, not a Watcher")
+                if operation in owners:
+                    raise PluginError(
+                        f"plugins {owners[operation]} and {plugin_name} both watch {operation}"
+                    )
+                owners[operation] = plugin_name
+                watchers[operation] = watcher
+        return watchers
 
 
 def load_plugins(settings: Settings, extra: Iterable[object] = ()) -> Plugins:

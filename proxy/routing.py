@@ -80,6 +80,9 @@ class Route:
     secret_fields: tuple[str, ...] = ()
     # error statuses this route documents besides the common ones
     errors: tuple[int, ...] = ()
+    # name of a long-running operation with a watcher (`nhn_proxy_watchers`): the route then
+    # accepts `Prefer: respond-async` and answers 202 with a task
+    operation: str | None = None
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/") or not self.path.endswith("/"):

@@ -76,6 +76,13 @@ class PluginSettings:
 @dataclass(frozen=True, slots=True)
 class TaskSettings:
     redis_url: str
+    key_prefix: str = "nhn-proxy"
+    retention: float = 86400
+    deadline: float = 3600
+    poll_initial: float = 2.0
+    poll_max: float = 30.0
+    lease_ttl: float = 15.0
+    sweep_interval: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +271,7 @@ def build_settings(values: Mapping[str, Any]) -> Settings:
             disabled=tuple(_string_list(values["plugins"]["disabled"], "plugins.disabled")),
             trace=bool(values["plugins"]["trace"]),
         ),
-        tasks=TaskSettings(redis_url=_string(values["tasks"]["redis_url"], "tasks.redis_url")),
+        tasks=_task_settings(values["tasks"]),
         logging=LoggingSettings(level=level, format=log_format),
         emulator=EmulatorSettings(
             build_delay=_number(values["emulator"]["build_delay"], "emulator.build_delay", float),
@@ -277,6 +284,25 @@ def build_settings(values: Mapping[str, Any]) -> Settings:
         ),
         raw=copy.deepcopy(dict(values)),
     )
+
+
+def _task_settings(tasks: Mapping[str, Any]) -> TaskSettings:
+    redis_url = _string(tasks["redis_url"], "tasks.redis_url")
+    if redis_url and not re.match(r"(redis|rediss|unix)://", redis_url):
+        raise SettingsError("tasks.redis_url must start with redis://, rediss:// or unix://")
+    settings = TaskSettings(
+        redis_url=redis_url,
+        key_prefix=_string(tasks["key_prefix"], "tasks.key_prefix"),
+        retention=_number(tasks["retention"], "tasks.retention", float, 1),
+        deadline=_number(tasks["deadline"], "tasks.deadline", float, 0.001),
+        poll_initial=_number(tasks["poll_initial"], "tasks.poll_initial", float, 0.001),
+        poll_max=_number(tasks["poll_max"], "tasks.poll_max", float, 0.001),
+        lease_ttl=_number(tasks["lease_ttl"], "tasks.lease_ttl", float, 0.1),
+        sweep_interval=_number(tasks["sweep_interval"], "tasks.sweep_interval", float, 0.01),
+    )
+    if settings.poll_max < settings.poll_initial:
+        raise SettingsError("tasks.poll_max must not be smaller than tasks.poll_initial")
+    return settings
 
 
 def check_endpoint_template(service: str, template: Any) -> None:

@@ -1,0 +1,43 @@
+"""What a plugin declares so that one of its operations can run as an async task."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from proxy.routing import Call
+
+
+class PollState(enum.StrEnum):
+    PENDING = "pending"  # not settled yet: poll again later
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """One look at the watched resource."""
+
+    state: PollState
+    result: Any = None  # the resource in its public shape (or None, e.g. once deleted)
+    message: str | None = None  # why it failed, in NHN's words when there are any
+
+
+@dataclass(frozen=True)
+class Watcher:
+    """How to follow one operation until it settles.
+
+    `resource_id(call, answer)` names the resource from the synchronous answer's JSON body
+    (None for a 204) and the call — e.g. the new server's id, or the path's `server_id`.
+    `poll(call, resource_id)` looks at it once through `call.upstream` with the caller's
+    token, and says whether it has settled. Upstream errors raised by `poll` count as a
+    failed look: 401/403/404 end the task (unless the watcher turns a 404 into success
+    itself), anything else is retried until the deadline.
+    """
+
+    resource_type: str
+    resource_id: Callable[[Call, Any], str]
+    poll: Callable[[Call, str], Awaitable[Poll]]
