@@ -18,6 +18,7 @@ from proxy.keys import OPENAPI
 from proxy.logs import setup_logging
 from proxy.openapi import use_examples
 from proxy.plugins import PluginError
+from proxy.server import ProxyRunner
 from proxy.settings import Settings, SettingsError, load_settings
 
 logger = logging.getLogger("nhn_proxy")
@@ -96,7 +97,7 @@ async def _serve(settings: Settings, *, with_emulator: bool) -> None:
         app = create_app(settings)
         if with_emulator:
             use_demo_examples(app, settings)
-        runner = web.AppRunner(
+        runner = ProxyRunner(
             app,
             access_log=None,
             shutdown_timeout=settings.server.shutdown_timeout,

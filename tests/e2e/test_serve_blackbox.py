@@ -210,3 +210,46 @@ async def test_spec_answers_and_native_requests_over_real_sockets(proxy_process,
     stderr = process.stderr.read().decode()
     assert "pw-123456" not in stderr and token["token"] not in stderr
     assert "nhn_proxy.access" in stderr
+
+
+async def raw_exchange(url: str, request: bytes) -> tuple[int, dict, bytes]:
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(request)
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(65536), timeout=10)
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "message"),
+    [
+        (
+            b"GET /api/nhn/vpc/ HTTP/1.1\r\nHost: x\r\nX-NHN-Token: "
+            + b"leakme" * 200_000
+            + b"\r\n\r\n",
+            "request line or header field too long",
+        ),
+        (b"GET /api/nhn/vpc/ HTTP/1.1\r\nHost: x\r\nX-NHN-Region: kr1\rX-Evil: 1\r\n\r\n", ""),
+        (b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", "too long"),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n", "malformed"),
+    ],
+)
+async def test_requests_refused_by_the_http_parser_get_the_standard_shape(
+    proxy_process, fake_nhn, request_bytes, message
+):
+    url, process = proxy_process
+    status, headers, body = await raw_exchange(url, request_bytes)
+    assert status == 400
+    assert headers["Content-Type"].startswith("application/json")
+    assert headers["X-Request-ID"]
+    payload = json.loads(body)
+    assert payload["code"] == 400 and message in payload["error"]
+    assert fake_nhn.seen == []
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
+    assert "leakme" not in process.stderr.read().decode()

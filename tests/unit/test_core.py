@@ -157,7 +157,8 @@ async def test_header_checks_in_documented_precedence(probe, nhn, headers, statu
 
 
 async def test_header_beyond_the_http_parser_limit_is_refused_before_routing(probe, nhn):
-    # aiohttp's parser refuses header fields over 8 KiB itself (plain-text 400, see README)
+    # aiohttp's parser refuses header fields over 8 KiB before routing; the standard shape of
+    # that answer comes from ProxyRunner (tests/e2e/test_serve_blackbox.py)
     headers = {**compute_headers(), "X-NHN-Region": "k" * 1_000_000}
     response = await probe.get("/api/nhn/probe/things/t-1/", headers=headers)
     assert response.status == 400
