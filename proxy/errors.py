@@ -72,6 +72,12 @@ class UpstreamBadResponse(UpstreamError):
     status = 502
 
 
+class UpstreamUnavailable(UpstreamError):
+    """The endpoint's circuit is open: answered at once instead of waiting for a failure."""
+
+    status = 503
+
+
 class UpstreamHTTPError(UpstreamError):
     """NHN answered with an error status; `upstream_status` is what NHN said."""
 

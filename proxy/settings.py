@@ -65,6 +65,11 @@ class UpstreamSettings:
     max_pages: int
     max_body_size: int
     endpoints: Mapping[str, str]
+    retries: int = 2
+    retry_backoff: float = 0.1
+    retry_backoff_max: float = 1.0
+    breaker_failures: int = 5
+    breaker_open_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +271,17 @@ def build_settings(values: Mapping[str, Any]) -> Settings:
             max_pages=_number(upstream["max_pages"], "upstream.max_pages", int, 1),
             max_body_size=_number(upstream["max_body_size"], "upstream.max_body_size", int, 1),
             endpoints=endpoints,
+            retries=_number(upstream["retries"], "upstream.retries", int, 0, 10),
+            retry_backoff=_number(upstream["retry_backoff"], "upstream.retry_backoff", float),
+            retry_backoff_max=_number(
+                upstream["retry_backoff_max"], "upstream.retry_backoff_max", float
+            ),
+            breaker_failures=_number(
+                upstream["breaker_failures"], "upstream.breaker_failures", int, 0
+            ),
+            breaker_open_seconds=_number(
+                upstream["breaker_open_seconds"], "upstream.breaker_open_seconds", float, 0.001
+            ),
         ),
         plugins=PluginSettings(
             disabled=tuple(_string_list(values["plugins"]["disabled"], "plugins.disabled")),

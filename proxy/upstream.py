@@ -10,6 +10,7 @@ Every failure comes out as one of the `UpstreamError` classes of `proxy.errors`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -27,16 +28,21 @@ from proxy.context import NhnContext
 from proxy.errors import (
     BadRequest,
     UpstreamBadResponse,
+    UpstreamError,
     UpstreamHTTPError,
     UpstreamTimeout,
+    UpstreamUnavailable,
     UpstreamUnreachable,
     native_error_message,
 )
 from proxy.logs import body_for_log, redact_headers, upstream_logger
+from proxy.resilience import CircuitBreaker, backoff_delay
 from proxy.settings import UpstreamSettings
 
 USER_AGENT = "nhn-cloud-proxy/0.1"
 _SECRET_QUERY_KEYS = frozenset({"token", "password", "temp_url_sig", "signature", "x-auth-token"})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
+RETRY_STATUSES = frozenset({502, 503, 504})
 MAX_SEGMENT_BYTES = 1024  # Swift's object-name limit; nothing NHN names is longer
 
 
@@ -112,6 +118,7 @@ class Upstream:
                 for region in regions:
                     self._bases[service, region] = template
         self._session: aiohttp.ClientSession | None = None
+        self._breakers: dict[tuple[str, str | None], CircuitBreaker] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -191,15 +198,102 @@ class Upstream:
         if json_body is not None:
             body = json.dumps(json_body).encode()
             send_headers["Content-Type"] = "application/json"
+        # only calls that change nothing, and whose body can be sent again, are retried
+        idempotent = method in IDEMPOTENT_METHODS and (data is None or isinstance(data, bytes))
+        breaker = self._breaker(service, ctx.region)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            if breaker is not None and not breaker.allow():
+                raise UpstreamUnavailable(
+                    f"{service} is failing; calls are paused for "
+                    f"{breaker.retry_after():.0f} s more (circuit open)"
+                )
+            remaining = deadline - loop.time()
+            try:
+                answer = await self._attempt(
+                    service, method, url, send_headers, body, json_body, remaining
+                )
+            except (UpstreamUnreachable, UpstreamTimeout, UpstreamBadResponse) as exc:
+                failure: UpstreamError = exc
+            else:
+                if answer.status not in RETRY_STATUSES:
+                    if breaker is not None:
+                        (breaker.failure if answer.status >= 500 else breaker.success)()
+                    return self._finish(service, ctx, answer)
+                failure = self._http_error(answer)
+            if breaker is not None:
+                breaker.failure()
+            retryable = idempotent and not isinstance(
+                failure, UpstreamTimeout | UpstreamBadResponse
+            )
+            pause = backoff_delay(
+                attempt, self.settings.retry_backoff, self.settings.retry_backoff_max
+            )
+            if (
+                not retryable
+                or attempt > self.settings.retries
+                or (loop.time() + pause >= deadline)
+            ):
+                raise failure
+            upstream_logger.info(
+                "upstream retry",
+                extra={
+                    "fields": {
+                        "request_id": ctx.request_id,
+                        "service": service,
+                        "attempt": attempt + 1,
+                        "after": failure.message,
+                    }
+                },
+            )
+            await asyncio.sleep(pause)
+
+    def _breaker(self, service: str, region: str | None) -> CircuitBreaker | None:
+        """One breaker per endpoint: an outage of one region's service pauses only it."""
+        if self.settings.breaker_failures <= 0:
+            return None
+        key = (service, region)
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            breaker = self._breakers[key] = CircuitBreaker(
+                self.settings.breaker_failures, self.settings.breaker_open_seconds
+            )
+        return breaker
+
+    async def _attempt(
+        self,
+        service: str,
+        method: str,
+        url: URL,
+        send_headers: Mapping[str, str],
+        body: Any,
+        json_body: Any,
+        remaining: float,
+    ) -> UpstreamResponse:
+        """One HTTP exchange; transport failures come out as `UpstreamError`s."""
+        assert self._session is not None
         started = time.perf_counter()
         status: int | str = "error"
+        timeout = aiohttp.ClientTimeout(
+            total=max(remaining, 0.001),
+            connect=self.settings.connect_timeout,
+            sock_connect=self.settings.connect_timeout,
+        )
         try:
             async with self._session.request(
-                method, url, headers=send_headers, data=body, allow_redirects=False
+                method,
+                url,
+                headers=send_headers,
+                data=body,
+                allow_redirects=False,
+                timeout=timeout,
             ) as response:
                 status = response.status
                 payload = await self._read(service, response)
-                answer = UpstreamResponse(service, response.status, response.headers, payload)
+                return UpstreamResponse(service, response.status, response.headers, payload)
         except TimeoutError:
             status = "timeout"
             raise UpstreamTimeout(f"{service} did not answer in time") from None
@@ -213,6 +307,8 @@ class Upstream:
             ) from None
         finally:
             self._log(service, method, url, status, started, send_headers, json_body)
+
+    def _finish(self, service: str, ctx: NhnContext, answer: UpstreamResponse) -> UpstreamResponse:
         if upstream_logger.isEnabledFor(logging.DEBUG):
             upstream_logger.debug(
                 "upstream answer",
@@ -226,13 +322,17 @@ class Upstream:
                 },
             )
         if answer.status >= 400:
-            raise UpstreamHTTPError(
-                answer.status,
-                native_error_message(answer.body, answer.content_type, _reason(answer.status)),
-            )
+            raise self._http_error(answer)
         if answer.status >= 300:
             raise UpstreamBadResponse(f"{service} answered with an unexpected redirect")
         return answer
+
+    @staticmethod
+    def _http_error(answer: UpstreamResponse) -> UpstreamHTTPError:
+        return UpstreamHTTPError(
+            answer.status,
+            native_error_message(answer.body, answer.content_type, _reason(answer.status)),
+        )
 
     async def _read(self, service: str, response: aiohttp.ClientResponse) -> bytes:
         """Read the whole body, refusing (not buffering) one larger than the limit."""
