@@ -36,6 +36,18 @@ Unconfirmed facts and the choices made:
 - GPU flavors also boot from local disk according to compute.md. NHN's NKS user guide
   (TOAST-DOCS Container-Kubernetes `en/user-guide.md`, checked 2026-11) names the GPU flavor
   type `g2`, so flavors named `u2.*` or `g2.*` get the local root disk.
+
+Async tasks (design §4): instance create and delete are long-running operations
+(`compute.instance.create`, `compute.instance.delete`) with watchers from
+`nhn_proxy_watchers`. Both watchers poll `GET /v2/{tenant}/servers/{id}`, the native call of
+`GET /compute/instances/{server_id}/`:
+
+- create settles when the server is `ACTIVE` (the task's result is that route's answer,
+  `{"server": {...}}`) or `ERROR` (failed with Nova's `fault.message` when it gives one);
+- delete settles when the server is gone (404, or Nova's `DELETED` status; result null).
+  A server in `ERROR` fails the delete only once its `OS-EXT-STS:task_state` is no longer
+  `deleting`: deleting a server that was already in `ERROR` keeps that status until the
+  server disappears, and must not count as a failure.
 """
 
 from __future__ import annotations
@@ -48,10 +60,11 @@ from marshmallow import INCLUDE, Schema, fields, validate
 
 from proxy import hookimpl
 from proxy.context import Header
-from proxy.errors import BadRequest
+from proxy.errors import BadRequest, UpstreamHTTPError
 from proxy.paging import collect_pages
 from proxy.routing import RESOURCE_ID, Call, Route, no_content, reply
 from proxy.settings import Settings
+from proxy.tasks.watch import Poll, PollState, Watcher
 from proxy.translation import list_of, native_answer, pick
 
 TAGS = ("compute",)
@@ -69,6 +82,10 @@ ACTIONS: dict[str, dict[str, Any]] = {
     "reboot": {"reboot": {"type": "SOFT"}},
 }
 SERVER_ID = {"server_id": RESOURCE_ID}
+# long-running operations followed by a watcher when asked with `Prefer: respond-async`
+INSTANCE_CREATE = "compute.instance.create"
+INSTANCE_DELETE = "compute.instance.delete"
+RESOURCE_TYPE = "instance"
 
 # --------------------------------------------------------------------------- schemas
 
@@ -437,6 +454,25 @@ def action_to_native(action: str) -> dict[str, Any]:
     return ACTIONS[action]
 
 
+@native_answer("compute")
+def server_state_from_native(native: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """(status, task_state, fault message) of a `GET /servers/{id}` answer.
+
+    Nova adds `fault: {code, message, created}` to a server in ERROR; the task state is
+    null when no operation is running.
+    """
+    server = native["server"]
+    status = _string(server["status"], "server status")
+    task_state = server.get("OS-EXT-STS:task_state")
+    fault = server.get("fault")
+    message = fault.get("message") if isinstance(fault, dict) else None
+    return (
+        status,
+        task_state if isinstance(task_state, str) else None,
+        message if isinstance(message, str) and message else None,
+    )
+
+
 # ------------------------------------------------------------------------- handlers
 
 
@@ -491,15 +527,21 @@ async def list_servers(call: Call) -> web.StreamResponse:
     return reply({"servers": servers})
 
 
-async def get_server(call: Call) -> web.StreamResponse:
+async def read_server(call: Call, server_id: str) -> dict[str, Any]:
+    """NHN's own `GET /v2/{tenant}/servers/{server_id}` answer."""
     answer = await call.upstream.request(
         "compute",
         "GET",
         "/v2/{tenant}/servers/{server_id}",
         ctx=call.ctx,
-        path=_tenant(call, server_id=call.params["server_id"]),
+        path=_tenant(call, server_id=server_id),
     )
-    return reply({"server": server_from_native(answer.json_object())})
+    return answer.json_object()
+
+
+async def get_server(call: Call) -> web.StreamResponse:
+    native = await read_server(call, call.params["server_id"])
+    return reply({"server": server_from_native(native)})
 
 
 async def create_server(call: Call) -> web.StreamResponse:
@@ -543,6 +585,60 @@ async def server_action(call: Call) -> web.StreamResponse:
         json_body=action_to_native(action),
     )
     return reply({"status": "success", "action": action})
+
+
+# ------------------------------------------------------------------------- watchers
+
+
+def created_server_id(call: Call, answer: Any) -> str:
+    """The new server's id, from the 201 answer `{"server": {"id", "name", "status"}}`."""
+    return answer["server"]["id"]
+
+
+def deleted_server_id(call: Call, answer: Any) -> str:
+    """The deleted server's id, from the path (the 204 answer has no body)."""
+    return call.params["server_id"]
+
+
+async def poll_created_server(call: Call, server_id: str) -> Poll:
+    """One look at a new server: ACTIVE succeeds, ERROR fails, anything else is pending.
+
+    The result is exactly what `GET /compute/instances/{server_id}/` answers, the wrapped
+    `{"server": {id, name, status, addresses, created, flavor, image}}`. Upstream errors
+    (a 404 included: the new server must exist) propagate for the task manager to judge.
+    """
+    native = await read_server(call, server_id)
+    status, _task_state, fault = server_state_from_native(native)
+    if status == "ACTIVE":
+        return Poll(PollState.SUCCEEDED, {"server": server_from_native(native)})
+    if status == "ERROR":
+        return Poll(PollState.FAILED, message=fault or "instance went to ERROR")
+    return Poll(PollState.PENDING)
+
+
+async def poll_deleted_server(call: Call, server_id: str) -> Poll:
+    """One look at a server being deleted: gone (404 or DELETED) succeeds with no result;
+    ERROR once Nova has stopped deleting fails; anything else is pending."""
+    try:
+        native = await read_server(call, server_id)
+    except UpstreamHTTPError as exc:
+        if exc.upstream_status == 404:
+            return Poll(PollState.SUCCEEDED)
+        raise
+    status, task_state, fault = server_state_from_native(native)
+    if status == "DELETED":
+        return Poll(PollState.SUCCEEDED)
+    if status == "ERROR" and task_state != "deleting":
+        return Poll(PollState.FAILED, message=fault or "instance went to ERROR")
+    return Poll(PollState.PENDING)
+
+
+@hookimpl
+def nhn_proxy_watchers(settings: Settings) -> dict[str, Watcher]:
+    return {
+        INSTANCE_CREATE: Watcher(RESOURCE_TYPE, created_server_id, poll_created_server),
+        INSTANCE_DELETE: Watcher(RESOURCE_TYPE, deleted_server_id, poll_deleted_server),
+    }
 
 
 @hookimpl
@@ -611,13 +707,17 @@ def nhn_proxy_routes(settings: Settings) -> list[Route]:
             description="Looks the flavor up, then creates the instance (NHN "
             "`POST /v2/{tenant}/servers`). u2 flavors boot from their local disk; the "
             "others from a new volume of `volume_size` GB deleted with the instance. The "
-            "answer's status is always BUILD; poll the instance until it is ACTIVE or ERROR.",
+            "answer's status is always BUILD; poll the instance until it is ACTIVE or ERROR. "
+            "With `Prefer: respond-async` the answer is a task that follows the instance until "
+            "it is ACTIVE (result: the instance as GET /compute/instances/{server_id}/ shows "
+            "it) or ERROR.",
             tags=TAGS,
             needs=COMPUTE_HEADERS,
             body=InstanceCreateSchema,
             response=NewServerReplySchema,
             status=201,
             errors=(403, 404, 409),
+            operation=INSTANCE_CREATE,
         ),
         Route(
             "DELETE",
@@ -625,12 +725,14 @@ def nhn_proxy_routes(settings: Settings) -> list[Route]:
             delete_server,
             summary="Delete an instance",
             description="NHN `DELETE /v2/{tenant}/servers/{server_id}`; the instance "
-            "disappears once NHN has finished deleting it.",
+            "disappears once NHN has finished deleting it. With `Prefer: respond-async` the "
+            "answer is a task that follows the instance until it is gone (result: null).",
             tags=TAGS,
             needs=COMPUTE_HEADERS,
             params=SERVER_ID,
             status=204,
             errors=(403, 409),
+            operation=INSTANCE_DELETE,
         ),
         Route(
             "POST",

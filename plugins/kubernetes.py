@@ -40,6 +40,18 @@ Choices where NHN is silent or unconfirmed:
 * NHN answers create with 202 and only `{"uuid"}`; the proxy answers 201 with
   `{"cluster": {"uuid", "name", "status": "CREATE_IN_PROGRESS", "node_count"}}` from the request.
 * The kubeconfig is a secret: it is registered with the log masker and never logged.
+
+Async tasks (design §4): cluster create and delete are long-running operations
+(`nks.cluster.create`, `nks.cluster.delete`) with watchers from `nhn_proxy_watchers`. Both
+poll `GET /v1/clusters/{uuid or name}`, the native call of `GET /nks/clusters/{cluster_name}/`:
+
+* create follows the new cluster's uuid and settles at `CREATE_COMPLETE` (the task's result is
+  that route's answer, `{"cluster": {...}}`) or at any `*_FAILED` status (failed with NKS's
+  `status_reason`);
+* delete follows the name or uuid of the path and settles when the cluster is gone (404, or
+  `DELETE_COMPLETE`, which NKS rarely shows; result null) or at `DELETE_FAILED`. Other
+  `*_FAILED` statuses do not fail a delete: Magnum starts deleting asynchronously, so the
+  first look may still show the status the cluster had before, e.g. `CREATE_FAILED`.
 """
 
 from __future__ import annotations
@@ -54,11 +66,12 @@ from yarl import URL
 
 from proxy import hookimpl
 from proxy.context import Header
-from proxy.errors import BadRequest
+from proxy.errors import BadRequest, UpstreamHTTPError
 from proxy.logs import register_secret
 from proxy.paging import collect_pages
 from proxy.routing import Call, PathParam, Route, no_content, reply
 from proxy.settings import Settings
+from proxy.tasks.watch import Poll, PollState, Watcher
 from proxy.translation import list_of, native_answer
 
 T = TypeVar("T")
@@ -78,6 +91,10 @@ IMAGE_QUERY = {
 }
 EXTERNAL_NETWORK_QUERY = {"router:external": "True"}
 _AMD64 = frozenset({"", "amd64", "x86_64"})
+# long-running operations followed by a watcher when asked with `Prefer: respond-async`
+CLUSTER_CREATE = "nks.cluster.create"
+CLUSTER_DELETE = "nks.cluster.delete"
+RESOURCE_TYPE = "cluster"
 
 CLUSTER_NAME = PathParam(
     r"[A-Za-z0-9][A-Za-z0-9_-]*",
@@ -352,6 +369,12 @@ def cluster_from_native(native: dict[str, Any]) -> dict[str, Any]:
 
 
 @native_answer(SERVICE)
+def cluster_state_from_native(native: dict[str, Any]) -> tuple[str, str | None]:
+    """(status, status_reason) of a `GET /v1/clusters/{id}` answer."""
+    return _text(native["status"]), _optional_text(native.get("status_reason"))
+
+
+@native_answer(SERVICE)
 def config_from_native(native: dict[str, Any]) -> dict[str, Any]:
     """`GET /v1/clusters/{id}/config` → `{"config": "<kubeconfig yaml>"}` (passes through)."""
     return {"config": _text(native["config"])}
@@ -460,16 +483,21 @@ async def list_clusters(call: Call) -> web.StreamResponse:
     return reply(clusters_from_native(answer.json_object()))
 
 
-async def get_cluster(call: Call) -> web.StreamResponse:
+async def read_cluster(call: Call, cluster: str) -> dict[str, Any]:
+    """NKS's own `GET /v1/clusters/{cluster}` answer (`cluster` is a name or uuid)."""
     answer = await call.upstream.request(
         SERVICE,
         "GET",
         "/v1/clusters/{cluster}",
         ctx=call.ctx,
-        path={"cluster": call.params["cluster_name"]},
+        path={"cluster": cluster},
         headers=NKS_HEADERS,
     )
-    return reply(cluster_from_native(answer.json_object()))
+    return answer.json_object()
+
+
+async def get_cluster(call: Call) -> web.StreamResponse:
+    return reply(cluster_from_native(await read_cluster(call, call.params["cluster_name"])))
 
 
 async def get_kubeconfig(call: Call) -> web.StreamResponse:
@@ -566,6 +594,61 @@ async def create_cluster(call: Call) -> web.StreamResponse:
     return reply(created_from_native(answer.json_object(), body), status=201)
 
 
+# --- watchers --------------------------------------------------------------------------------
+
+
+def created_cluster_id(call: Call, answer: Any) -> str:
+    """The new cluster's uuid, from the 201 answer `{"cluster": {"uuid", ...}}`."""
+    return answer["cluster"]["uuid"]
+
+
+def deleted_cluster_id(call: Call, answer: Any) -> str:
+    """The name or uuid of the path (the 204 answer has no body)."""
+    return call.params["cluster_name"]
+
+
+async def poll_created_cluster(call: Call, uuid: str) -> Poll:
+    """One look at a new cluster: CREATE_COMPLETE succeeds, any *_FAILED fails, anything else
+    is pending.
+
+    The result is exactly what `GET /nks/clusters/{cluster_name}/` answers, the wrapped
+    `{"cluster": {...}}`. Upstream errors (a 404 included: the new cluster must exist)
+    propagate for the task manager to judge.
+    """
+    native = await read_cluster(call, uuid)
+    status, reason = cluster_state_from_native(native)
+    if status == "CREATE_COMPLETE":
+        return Poll(PollState.SUCCEEDED, cluster_from_native(native))
+    if status.endswith("_FAILED"):
+        return Poll(PollState.FAILED, message=reason or f"cluster went to {status}")
+    return Poll(PollState.PENDING)
+
+
+async def poll_deleted_cluster(call: Call, cluster: str) -> Poll:
+    """One look at a cluster being deleted: gone (404 or DELETE_COMPLETE) succeeds with no
+    result, DELETE_FAILED fails, anything else is pending."""
+    try:
+        native = await read_cluster(call, cluster)
+    except UpstreamHTTPError as exc:
+        if exc.upstream_status == 404:
+            return Poll(PollState.SUCCEEDED)
+        raise
+    status, reason = cluster_state_from_native(native)
+    if status == "DELETE_COMPLETE":
+        return Poll(PollState.SUCCEEDED)
+    if status == "DELETE_FAILED":
+        return Poll(PollState.FAILED, message=reason or "cluster went to DELETE_FAILED")
+    return Poll(PollState.PENDING)
+
+
+@hookimpl
+def nhn_proxy_watchers(settings: Settings) -> dict[str, Watcher]:
+    return {
+        CLUSTER_CREATE: Watcher(RESOURCE_TYPE, created_cluster_id, poll_created_cluster),
+        CLUSTER_DELETE: Watcher(RESOURCE_TYPE, deleted_cluster_id, poll_deleted_cluster),
+    }
+
+
 @hookimpl
 def nhn_proxy_routes(settings: Settings) -> list[Route]:
     common: dict[str, Any] = {
@@ -593,11 +676,15 @@ def nhn_proxy_routes(settings: Settings) -> list[Route]:
             summary="Create a Kubernetes cluster",
             description="Starts creating an NKS cluster (NKS `POST /v1/clusters`); it is then "
             "CREATE_IN_PROGRESS until CREATE_COMPLETE. The node image and, for a public "
-            "cluster, the external network are looked up when not given.",
+            "cluster, the external network are looked up when not given. With "
+            "`Prefer: respond-async` the answer is a task that follows the cluster until "
+            "CREATE_COMPLETE (result: the cluster as GET /nks/clusters/{cluster_name}/ shows "
+            "it) or CREATE_FAILED.",
             body=ClusterCreateSchema,
             response=ClusterCreatedSchema,
             status=201,
             errors=(403, 409),
+            operation=CLUSTER_CREATE,
             **common,
         ),
         Route(
@@ -629,10 +716,13 @@ def nhn_proxy_routes(settings: Settings) -> list[Route]:
             delete_cluster,
             summary="Delete a Kubernetes cluster",
             description="Starts deleting an NKS cluster by name or UUID (NKS "
-            "`DELETE /v1/clusters/{id}`); it is DELETE_IN_PROGRESS, then gone.",
+            "`DELETE /v1/clusters/{id}`); it is DELETE_IN_PROGRESS, then gone. With "
+            "`Prefer: respond-async` the answer is a task that follows the cluster until it is "
+            "gone (result: null) or DELETE_FAILED.",
             params=cluster_param,
             status=204,
             errors=(403, 409),
+            operation=CLUSTER_DELETE,
             **common,
         ),
     ]

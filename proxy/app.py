@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 import aiohttp_cors
 from aiohttp import web
 
+from proxy.context import Header
 from proxy.errors import error_response
-from proxy.keys import ALLOWED_ORIGINS, METRICS, SETTINGS, UPSTREAM
+from proxy.keys import ALLOWED_ORIGINS, METRICS, SETTINGS, TASK_MANAGER, TASK_STORE, UPSTREAM
 from proxy.metrics import Metrics
 from proxy.middlewares import EXPOSED_HEADERS, request_middleware
 from proxy.openapi import setup_openapi
-from proxy.plugins import Plugins, load_plugins
-from proxy.routing import add_routes, reply
+from proxy.plugins import PluginError, Plugins, load_plugins
+from proxy.routing import Route, add_routes, reply
 from proxy.settings import Settings
+from proxy.tasks.manager import TaskManager, make_store
+from proxy.tasks.routes import task_routes
+from proxy.tasks.watch import Watcher
 from proxy.upstream import Upstream
 
 PLUGINS: web.AppKey[Plugins] = web.AppKey("nhn_proxy.plugins")
@@ -42,11 +47,58 @@ def create_app(settings: Settings, *, extra_plugins: Iterable[object] = ()) -> w
     app.cleanup_ctx.append(upstream.lifespan)
     plugins = load_plugins(settings, extra_plugins)
     app[PLUGINS] = plugins
-    add_routes(app, plugins.routes(settings), settings)
+    routes = plugins.routes(settings)
+    setup_tasks(app, settings, routes, plugins.watchers(settings))
+    add_routes(app, [*routes, *task_routes()], settings)
     setup_health(app)
     setup_openapi(app)
     setup_cors(app, settings)
     return app
+
+
+def setup_tasks(
+    app: web.Application,
+    settings: Settings,
+    routes: list[Route],
+    watchers: Mapping[str, Watcher],
+) -> None:
+    """The task store and manager (design §4). The manager starts after the store and the
+    upstream client and stops before them: stopping interrupts its tasks in the store."""
+    check_operations(routes, watchers)
+    store = make_store(settings)
+    app[TASK_STORE] = store
+    manager = TaskManager(store, settings.tasks, watchers)
+    app[TASK_MANAGER] = manager
+
+    @contextlib.asynccontextmanager
+    async def store_lifespan(_app: web.Application) -> AsyncIterator[None]:
+        await store.start()
+        try:
+            yield
+        finally:
+            await store.close()
+
+    app.cleanup_ctx.append(store_lifespan)
+    app.cleanup_ctx.append(manager.lifespan)
+    app.on_shutdown.append(manager.on_shutdown)
+
+
+def check_operations(routes: list[Route], watchers: Mapping[str, Watcher]) -> None:
+    """Every route that names an operation must have its watcher, and a token to own the task."""
+    for route in routes:
+        if route.operation is None:
+            continue
+        where = f"route {route.method} {route.path}"
+        if route.operation not in watchers:
+            raise PluginError(
+                f"{where} names operation {route.operation!r}, but no plugin declares a "
+                "watcher for it (hook nhn_proxy_watchers)"
+            )
+        if Header.TOKEN not in route.needs:
+            raise PluginError(
+                f"{where} names operation {route.operation!r} but does not need X-NHN-Token, "
+                "which owns the task"
+            )
 
 
 def setup_health(app: web.Application) -> None:
@@ -56,6 +108,12 @@ def setup_health(app: web.Application) -> None:
     async def readyz(request: web.Request) -> web.Response:
         if not request.app[UPSTREAM].ready:
             return error_response(503, "upstream client not running")
+        try:
+            store_ready = await request.app[TASK_STORE].ready()
+        except Exception:  # a store that cannot even say is not ready
+            store_ready = False
+        if not store_ready:
+            return error_response(503, "task store not reachable")
         return reply({"status": "ready", "plugins": request.app[PLUGINS].names})
 
     async def metrics(request: web.Request) -> web.Response:

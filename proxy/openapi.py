@@ -33,6 +33,11 @@ One small REST API in front of NHN Cloud for single-page apps.
 Object Storage has its own tenant id: issue a second token with it; the storage account is
 `AUTH_<that tenant id>` (the token answer carries it as `storage_account`).
 
+Long-running operations (instance and NKS cluster create/delete) also accept
+`Prefer: respond-async`: the answer is then `202` with `{"task": {...}}` and a `Location`
+under `/api/nhn/tasks/`; follow the task there, or stream its changes from its `events_url`
+(server-sent events, usable by a browser `EventSource` as is).
+
 Every error is `{"error": "<message>", "code": <status>}` with that HTTP status.
 """
 

@@ -5,23 +5,28 @@ For every route the core: reads and checks the NHN headers the route needs, chec
 path parameter against its pattern, parses and validates the JSON body with the route's
 marshmallow schema, then calls the plugin's handler. So a handler only ever sees clean
 values, and every route carries its OpenAPI description without the plugin writing any.
+
+A route with an `operation` that a plugin watches also accepts `Prefer: respond-async`
+(RFC 7240): after the same checks, the call is handed to the task manager, which answers
+`202` with a task and runs the handler in the background (design §4).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import marshmallow
 from aiohttp import web
 from aiohttp_apigami import docs, json_schema, request_schema, response_schema
+from aiohttp_apigami.utils import get_or_set_apispec
 
 from proxy.context import HEADER_ORDER, Header, NhnContext, read_context
 from proxy.errors import BadRequest, ValidationFailed
-from proxy.keys import REQUEST_ID, SETTINGS, UPSTREAM
+from proxy.keys import REQUEST_ID, SETTINGS, TASK_MANAGER, UPSTREAM
 from proxy.logs import register_secret
 from proxy.settings import Settings
 from proxy.upstream import Upstream
@@ -65,6 +70,8 @@ class Route:
     summary: str
     tags: tuple[str, ...]
     needs: frozenset[Header] = frozenset({Header.TOKEN, Header.REGION})
+    # headers read and checked when sent, documented as optional (e.g. the tenant on tasks)
+    optional: frozenset[Header] = frozenset()
     params: Mapping[str, PathParam] = field(default_factory=dict)
     body: type[marshmallow.Schema] | None = None
     query: type[marshmallow.Schema] | None = None
@@ -83,6 +90,8 @@ class Route:
     # name of a long-running operation with a watcher (`nhn_proxy_watchers`): the route then
     # accepts `Prefer: respond-async` and answers 202 with a task
     operation: str | None = None
+    # media type of a success body that is not JSON (e.g. "text/event-stream")
+    media_type: str | None = None
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/") or not self.path.endswith("/"):
@@ -152,6 +161,41 @@ _ERROR_DOCS = {
 }
 
 
+def prefers_respond_async(values: Iterable[str]) -> bool:
+    """Whether `Prefer` header values ask for `respond-async` (RFC 7240).
+
+    Preferences are comma-separated, each a case-insensitive token, optionally `=value`,
+    then `;`-separated parameters; quoted values may contain commas and semicolons. Every
+    other preference is ignored.
+    """
+    for value in values:
+        for preference in _split_unquoted(value, ","):
+            name = _split_unquoted(preference, ";")[0].split("=", 1)[0].strip()
+            if name.lower() == "respond-async":
+                return True
+    return False
+
+
+def _split_unquoted(text: str, separator: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
 def read_body(raw: bytes, schema: marshmallow.Schema) -> dict[str, Any]:
     """Parse and validate a JSON object body; every failure is a 400 naming the problem."""
     if raw.strip():
@@ -177,11 +221,17 @@ def build_handler(route: Route, settings: Settings) -> Callable[[web.Request], A
     params = tuple(route.params.items())
     plugin_handler = route.handler
     secret_fields = route.secret_fields
+    operation = route.operation
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        as_task = operation is not None and prefers_respond_async(
+            request.headers.getall("Prefer", ())
+        )
+        # a task's owner includes the tenant whenever the caller sends one (design §4)
+        optional = (route.optional | {Header.TENANT}) if as_task else route.optional
         ctx = read_context(
             request,
-            route.needs,
+            route.needs | {header for header in optional if header in request.headers},
             allowed_regions=allowed,
             request_id=request[REQUEST_ID],
             service_regions=route.regions,
@@ -207,6 +257,10 @@ def build_handler(route: Route, settings: Settings) -> Callable[[web.Request], A
             upstream=request.app[UPSTREAM],
             settings=request.app[SETTINGS],
         )
+        if as_task:
+            assert operation is not None
+            manager = request.app[TASK_MANAGER]
+            return await manager.accept(operation, plugin_handler, call, ctx.tenant_id)
         return await plugin_handler(call)
 
     return handle
@@ -215,19 +269,42 @@ def build_handler(route: Route, settings: Settings) -> Callable[[web.Request], A
 def document(handler: Any, route: Route, settings: Settings) -> Any:
     """Attach the route's OpenAPI description (headers, params, schemas, errors)."""
     parameters: list[dict[str, Any]] = []
+    optional = route.optional
+    if route.operation is not None:  # a sent tenant becomes part of the task's owner
+        optional = optional | {Header.TENANT}
     for header in HEADER_ORDER:
-        if header not in route.needs:
+        if header not in route.needs and header not in optional:
             continue
         schema: dict[str, Any] = {"type": "string"}
         if header is Header.REGION:
             schema["enum"] = list(route.regions or settings.regions.allowed)
+        description = _HEADER_DOCS[header]
+        if header is Header.TENANT and header not in route.needs:
+            description += (
+                "; optional here. A task (Prefer: respond-async) is visible only with the "
+                "same X-NHN-Token and X-NHN-Tenant-ID (sent or not) as the request that "
+                "started it"
+            )
         parameters.append(
             {
                 "in": "header",
                 "name": str(header),
-                "required": True,
-                "description": _HEADER_DOCS[header],
+                "required": header in route.needs,
+                "description": description,
                 "schema": schema,
+            }
+        )
+    if route.operation is not None:
+        parameters.append(
+            {
+                "in": "header",
+                "name": "Prefer",
+                "required": False,
+                # no example: Swagger UI would pre-fill it and every "Try it out" would be async
+                "description": "`respond-async` (RFC 7240): answer 202 at once with a task "
+                "that makes the call and follows the resource until it settles; follow it "
+                "at `Location` or its `events_url`. Without it the answer is synchronous.",
+                "schema": {"type": "string"},
             }
         )
     for name, param in route.params.items():
@@ -257,8 +334,15 @@ def document(handler: Any, route: Route, settings: Settings) -> Any:
         handler = response_schema(route.response, route.status, description="success")(handler)
         for status in route.other_statuses:
             handler = response_schema(route.response, status, description="success")(handler)
+    elif route.media_type is not None:
+        content = {route.media_type: {"schema": {"type": "string"}}}
+        handler = docs(responses={route.status: {"description": "success", "content": content}})(
+            handler
+        )
     else:
         handler = docs(responses={route.status: {"description": "success, no body"}})(handler)
+    if route.operation is not None:
+        handler = _document_task_answer(handler)
     codes = {400, 500, 502, 503, 504, *route.errors}
     if Header.TOKEN in route.needs:
         codes.add(401)
@@ -270,6 +354,26 @@ def document(handler: Any, route: Route, settings: Settings) -> Any:
         handler = response_schema(ErrorSchema, code, description=_ERROR_DOCS.get(code, "error"))(
             handler
         )
+    return handler
+
+
+def _document_task_answer(handler: Any) -> Any:
+    """The 202 answer of `Prefer: respond-async`, with its headers."""
+    from proxy.tasks.routes import TaskReplySchema  # the task routes build on this module
+
+    handler = response_schema(
+        TaskReplySchema, 202, description="accepted as a task (with Prefer: respond-async)"
+    )(handler)
+    get_or_set_apispec(handler)["responses"]["202"]["headers"] = {
+        "Location": {
+            "description": "the task, relative: /api/nhn/tasks/{id}/",
+            "schema": {"type": "string"},
+        },
+        "Preference-Applied": {
+            "description": "respond-async",
+            "schema": {"type": "string"},
+        },
+    }
     return handler
 
 

@@ -13,6 +13,7 @@ from aioresponses import aioresponses
 
 from proxy.app import create_app
 from proxy.settings import Settings, load_settings
+from tests.redis_server import redis_server  # noqa: F401  (a real Redis for task stores)
 
 TENANT = "04a2c5b7de7e4d66b970ad950081a7c3"
 TOKEN = "e42a092ed6ee4d99949bf25f5f6ecc60"

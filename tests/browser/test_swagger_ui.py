@@ -189,20 +189,31 @@ async def test_try_it_out_works_for_every_route(demo):
         default_vpc = next(item for item in vpcs if item["name"] == "Default Network")
         subnets = (await run("get_subnet", 200, fields=auth))["vpcsubnets"]
         default_subnet = next(item for item in subnets if item["vpc_id"] == default_vpc["id"])
-        await run(
-            "post_nks_clusters_create",
-            201,
-            fields=auth,
-            body={
-                "cluster_name": "ui-k8s",
-                "vpc_id": default_vpc["id"],
-                "subnet_id": default_subnet["id"],
-                "instance_type": flavor["id"],
-                "keypair_name": "demo-keypair",
-                "kubernetes_version": "v1.30.3",
-                "availability_zone": "kr-pub-a",
-            },
-        )
+        # the cluster is created as an async task (Prefer: respond-async), then followed
+        # through the three task routes
+        task = (
+            await run(
+                "post_nks_clusters_create",
+                202,
+                fields={**auth, "Prefer": "respond-async"},
+                body={
+                    "cluster_name": "ui-k8s",
+                    "vpc_id": default_vpc["id"],
+                    "subnet_id": default_subnet["id"],
+                    "instance_type": flavor["id"],
+                    "keypair_name": "demo-keypair",
+                    "kubernetes_version": "v1.30.3",
+                    "availability_zone": "kr-pub-a",
+                },
+            )
+        )["task"]
+        assert task["operation"] == "nks.cluster.create" and task["status"] == "pending"
+        listed = (await run("get_tasks", 200, fields=auth))["tasks"]
+        assert task["id"] in {item["id"] for item in listed}
+        task_fields = {**auth, "task_id": task["id"]}
+        await run("get_tasks_task_id", 200, fields=task_fields)
+        stream = await run("get_tasks_task_id_events", 200, fields=task_fields)
+        assert "event: task" in stream and '"status": "succeeded"' in stream
         await run("get_nks_clusters", 200, fields=auth)
         cluster = {**auth, "cluster_name": "ui-k8s"}
         await run("get_nks_clusters_cluster_name", 200, fields=cluster)

@@ -1,0 +1,278 @@
+"""The three task routes of the core (design §4): list, get, and the server-sent events.
+
+They need `X-NHN-Token` (and the `X-NHN-Tenant-ID` that started the task, if one was
+sent); a task of another caller is a 404, never a 403. The event stream also accepts the
+task's `events_url` ticket instead, because a browser's `EventSource` cannot send headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from marshmallow import Schema, fields, validate
+
+from proxy.context import Header
+from proxy.errors import NotFound, Unauthenticated
+from proxy.keys import TASK_MANAGER, TASK_STORE
+from proxy.routing import Call, ErrorSchema, PathParam, Route, reply
+from proxy.tasks.model import Task, TaskStatus
+
+if TYPE_CHECKING:
+    from proxy.tasks.manager import TaskManager
+    from proxy.tasks.store import TaskStore
+
+TAGS = ("tasks",)
+TASK_ID_PATTERN = r"[0-9a-f]{32}"
+TASK_ID = PathParam(
+    TASK_ID_PATTERN,
+    "a task id (32 hex digits)",
+    example="000618d7a5a3c2b1f0e3d4c5b6a79801",
+    max_length=32,
+)
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+OWNER_HEADERS = frozenset({Header.TOKEN})
+OWNER_NOTE = (
+    "A task is visible only with the X-NHN-Token (and the X-NHN-Tenant-ID, when one was "
+    "sent) of the request that started it; anyone else gets 404."
+)
+
+
+class ResourceSchema(Schema):
+    type = fields.String(
+        required=True, metadata={"description": "kind of resource", "example": "instance"}
+    )
+    id = fields.String(
+        required=True,
+        metadata={"description": "its id (or name, for an NKS cluster)", "example": "3a005d5b"},
+    )
+
+
+class TaskSchema(Schema):
+    id = fields.String(required=True, metadata={"description": "task id"})
+    operation = fields.String(
+        required=True,
+        metadata={"description": "what the task does", "example": "compute.instance.create"},
+    )
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf([str(status) for status in TaskStatus]),
+        metadata={
+            "description": "pending and running change; succeeded, failed, timed_out and "
+            "interrupted are final",
+            "enum": [str(status) for status in TaskStatus],
+        },
+    )
+    resource = fields.Nested(
+        ResourceSchema,
+        allow_none=True,
+        metadata={"description": "the resource the task acts on, once known"},
+    )
+    result = fields.Raw(
+        allow_none=True,
+        metadata={
+            "description": "the settled resource in the public shape (e.g. the instance as "
+            "GET /api/nhn/compute/instances/{id}/ answers it); null while running, after a "
+            "deletion or on failure"
+        },
+    )
+    error = fields.Nested(
+        ErrorSchema,
+        allow_none=True,
+        metadata={"description": "why it failed: the error answer the call would have had"},
+    )
+    created_at = fields.String(required=True, metadata={"example": "2024-05-02T03:04:05Z"})
+    updated_at = fields.String(required=True, metadata={"example": "2024-05-02T03:05:10Z"})
+    events_url = fields.String(
+        required=True,
+        metadata={
+            "description": "relative URL of the task's event stream with a ticket, for a "
+            "browser EventSource (which cannot send headers); keep it as secret as the token"
+        },
+    )
+
+
+class TaskReplySchema(Schema):
+    task = fields.Nested(TaskSchema, required=True)
+
+
+class TaskListSchema(Schema):
+    tasks = fields.List(fields.Nested(TaskSchema), required=True)
+    next = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "relative URL of the next page, null on the last one"},
+    )
+
+
+class TaskListQuerySchema(Schema):
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT,
+        validate=validate.Range(min=1, max=MAX_LIMIT),
+        metadata={"description": "tasks per page (1-100)"},
+    )
+    marker = fields.String(
+        load_default=None,
+        validate=validate.Regexp(f"^{TASK_ID_PATTERN}$"),
+        metadata={"description": "id of the last task of the previous page"},
+    )
+
+
+class TaskEventsQuerySchema(Schema):
+    ticket = fields.String(
+        load_default=None,
+        validate=validate.Length(max=200),
+        metadata={"description": "the ticket of the task's events_url, instead of headers"},
+    )
+
+
+async def _owner(call: Call) -> str:
+    return await call.request.app[TASK_MANAGER].owner(call.ctx.token, call.ctx.tenant_id)
+
+
+async def list_tasks(call: Call) -> web.StreamResponse:
+    manager = call.request.app[TASK_MANAGER]
+    limit = call.query["limit"]
+    found = await call.request.app[TASK_STORE].list_for_owner(
+        await _owner(call), limit + 1, call.query["marker"]
+    )
+    page = found[:limit]
+    next_url = None
+    if len(found) > limit:
+        next_url = f"/api/nhn/tasks/?limit={limit}&marker={page[-1].id}"
+    return reply({"tasks": [await manager.public(task) for task in page], "next": next_url})
+
+
+async def get_task(call: Call) -> web.StreamResponse:
+    manager = call.request.app[TASK_MANAGER]
+    task = await manager.visible(call.params["task_id"], await _owner(call))
+    if task is None:
+        raise NotFound("no such task")
+    return reply({"task": await manager.public(task)})
+
+
+async def task_events(call: Call) -> web.StreamResponse:
+    """Server-sent events: one `task` event per change after Last-Event-ID, ending with the
+    settled one; `: keep-alive` comments while nothing changes."""
+    manager = call.request.app[TASK_MANAGER]
+    store = call.request.app[TASK_STORE]
+    task_id = call.params["task_id"]
+    ticket = call.query.get("ticket")
+    if ticket is not None:  # a ticket alone decides, whatever headers come with it
+        task = await manager.task_for_ticket(task_id, ticket)
+    elif call.ctx.token:
+        task = await manager.visible(task_id, await _owner(call))
+    else:
+        raise Unauthenticated("X-NHN-Token header (or the ticket of events_url) is required")
+    if task is None:
+        raise NotFound("no such task")
+    version = _last_event_id(call.request)
+    if task.status.settled and task.version <= version:
+        # nothing left to send: 204 tells an EventSource to stop reconnecting
+        return web.Response(status=204)
+
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # no buffering in an nginx in front
+            "X-Request-ID": call.ctx.request_id,  # headers leave before the middleware sees them
+        }
+    )
+    await response.prepare(call.request)
+    last_write = time.monotonic()
+    while True:
+        for snapshot in await store.events(task_id, version):
+            await response.write(await _event(manager, snapshot))
+            last_write = time.monotonic()
+            version = snapshot.version
+            if snapshot.status.settled:
+                return response
+        if manager.closing.is_set() or await store.get(task_id) is None:
+            return response
+        await _wait(manager, store, task_id, version)
+        if time.monotonic() - last_write >= manager.keep_alive:
+            await response.write(b": keep-alive\n\n")
+            last_write = time.monotonic()
+
+
+async def _event(manager: TaskManager, task: Task) -> bytes:
+    data = json.dumps({"task": await manager.public(task)}, ensure_ascii=False)
+    return f"id: {task.version}\nevent: task\ndata: {data}\n\n".encode()
+
+
+async def _wait(manager: TaskManager, store: TaskStore, task_id: str, version: int) -> None:
+    """Until the task changes, a keep-alive is due, or the proxy shuts down."""
+    change = asyncio.ensure_future(store.wait_for_change(task_id, version, manager.keep_alive))
+    closing = asyncio.ensure_future(manager.closing.wait())
+    try:
+        await asyncio.wait({change, closing}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in (change, closing):
+            waiter.cancel()
+        await asyncio.gather(change, closing, return_exceptions=True)
+
+
+def _last_event_id(request: web.Request) -> int:
+    """The version the client saw last (EventSource sends it on reconnect); -1 = none, so
+    the stream starts with the first snapshot (version 0)."""
+    value = request.headers.get("Last-Event-ID", "").strip()
+    if value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return -1
+
+
+def task_routes() -> list[Route]:
+    """The task routes; the core registers them whatever plugins are loaded."""
+    return [
+        Route(
+            "GET",
+            "/tasks/",
+            list_tasks,
+            summary="List your tasks",
+            description="The caller's tasks, newest first, a page at a time (`next` is the "
+            f"following page). {OWNER_NOTE} Settled tasks are kept for `tasks.retention` "
+            "seconds (24 h by default).",
+            tags=TAGS,
+            needs=OWNER_HEADERS,
+            optional=frozenset({Header.TENANT}),
+            query=TaskListQuerySchema,
+            response=TaskListSchema,
+        ),
+        Route(
+            "GET",
+            "/tasks/{task_id}/",
+            get_task,
+            summary="Get a task",
+            description="A task started with `Prefer: respond-async` (its `Location`). "
+            + OWNER_NOTE,
+            tags=TAGS,
+            needs=OWNER_HEADERS,
+            optional=frozenset({Header.TENANT}),
+            params={"task_id": TASK_ID},
+            response=TaskReplySchema,
+        ),
+        Route(
+            "GET",
+            "/tasks/{task_id}/events/",
+            task_events,
+            summary="Follow a task (server-sent events)",
+            description="`text/event-stream`: one `task` event (`id` = the task's version, "
+            'data `{"task": {...}}`) for each change after `Last-Event-ID` (all of them '
+            "without it), `: keep-alive` comments every 15 s, and the end of the stream "
+            "after the settled event. Authenticate with the headers, or with the `ticket` of "
+            "the task's `events_url` (for a browser EventSource). A reconnect after the "
+            "final event is answered 204, which stops an EventSource. " + OWNER_NOTE,
+            tags=TAGS,
+            needs=frozenset(),
+            optional=frozenset({Header.TOKEN, Header.TENANT}),
+            params={"task_id": TASK_ID},
+            query=TaskEventsQuerySchema,
+            media_type="text/event-stream",
+            errors=(401,),
+        ),
+    ]
