@@ -42,7 +42,9 @@ def create_app(settings: Settings, *, extra_plugins: Iterable[object] = ()) -> w
     )
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    upstream = Upstream(settings.upstream, settings.regions.allowed)
+    upstream = Upstream(
+        settings.upstream, settings.regions.allowed, observer=app[METRICS].observe_upstream
+    )
     app[UPSTREAM] = upstream
     app.cleanup_ctx.append(upstream.lifespan)
     plugins = load_plugins(settings, extra_plugins)

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -103,8 +103,15 @@ class UpstreamResponse:
 class Upstream:
     """Shared client session plus the endpoint table, built once per app."""
 
-    def __init__(self, settings: UpstreamSettings, regions: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        settings: UpstreamSettings,
+        regions: tuple[str, ...],
+        observer: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.settings = settings
+        # told (service, outcome) after every exchange, e.g. for Prometheus counters
+        self.observer = observer
         self.regions = regions
         # (service, region) → base URL; region None for global endpoints (identity)
         self._bases: dict[tuple[str, str | None], str] = {}
@@ -307,6 +314,8 @@ class Upstream:
             ) from None
         finally:
             self._log(service, method, url, status, started, send_headers, json_body)
+            if self.observer is not None:
+                self.observer(service, f"{status // 100}xx" if isinstance(status, int) else status)
 
     def _finish(self, service: str, ctx: NhnContext, answer: UpstreamResponse) -> UpstreamResponse:
         if upstream_logger.isEnabledFor(logging.DEBUG):

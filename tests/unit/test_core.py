@@ -452,6 +452,7 @@ async def test_health_readiness_and_metrics(probe, nhn):
     text = await (await probe.get("/metrics")).text()
     assert 'route="/api/nhn/probe/things/{thing_id}/",method="GET",status="200"' in text
     assert "t-1" not in text  # labelled by template, never by raw path
+    assert 'nhn_proxy_upstream_calls_total{service="compute",outcome="2xx"} 1' in text
 
 
 # --- plugin manager -----------------------------------------------------------------------
