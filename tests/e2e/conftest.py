@@ -30,6 +30,7 @@ from emulator import (
     EmulatorOptions,
 )
 from proxy.app import create_app
+from proxy.server import ProxyRunner
 from proxy.settings import load_settings
 
 T = TypeVar("T")
@@ -55,8 +56,9 @@ def bound_port(site: web.TCPSite) -> int:
 
 
 async def start_server(app: web.Application) -> tuple[web.AppRunner, str]:
-    """Serve `app` on a free loopback port; returns the runner and its base URL."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
+    """Serve `app` on a free loopback port, as `nhn-proxy serve` does (ProxyRunner: parser
+    errors in the standard shape); returns the runner and its base URL."""
+    runner = ProxyRunner(app, access_log=None, shutdown_timeout=1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
