@@ -72,7 +72,7 @@ from proxy.paging import collect_pages
 from proxy.routing import Call, PathParam, Route, no_content, reply
 from proxy.settings import Settings
 from proxy.tasks.watch import Poll, PollState, Watcher
-from proxy.translation import list_of, native_answer
+from proxy.translation import StrictBoolean, list_of, native_answer
 
 T = TypeVar("T")
 
@@ -174,10 +174,8 @@ class ClusterCreateSchema(Schema):
         ),
         metadata={"description": "availability zone", "example": "kr-pub-a"},
     )
-    is_public = fields.Boolean(
+    is_public = StrictBoolean(
         load_default=True,
-        truthy={True},
-        falsy={False},
         metadata={
             "description": "public cluster: its API endpoint gets a floating IP",
             "example": True,

@@ -6,6 +6,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
+from marshmallow import fields
+
 from proxy.errors import UpstreamBadResponse
 
 P = ParamSpec("P")
@@ -29,6 +31,18 @@ def native_answer(service: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
         return wrapper
 
     return decorate
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON `true`/`false` only: marshmallow's Boolean also takes 1, 0, "yes"… and, since
+    `1 == True` in Python, even `truthy={True}` lets the number 1 through."""
+
+    default_error_messages = {"invalid": "Not a valid boolean (true or false)."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
 
 
 def pick(source: dict[str, Any], *keys: str) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from proxy.errors import (
     UpstreamUnreachable,
     native_error_message,
 )
-from proxy.logs import body_for_log, redact_headers, upstream_logger
+from proxy.logs import body_for_log, redact_headers, scrub, upstream_logger
 from proxy.resilience import CircuitBreaker, backoff_delay
 from proxy.settings import UpstreamSettings
 
@@ -338,10 +338,9 @@ class Upstream:
 
     @staticmethod
     def _http_error(answer: UpstreamResponse) -> UpstreamHTTPError:
-        return UpstreamHTTPError(
-            answer.status,
-            native_error_message(answer.body, answer.content_type, _reason(answer.status)),
-        )
+        # NHN's message goes to the client (and into tasks): mask whatever secret it echoes
+        message = native_error_message(answer.body, answer.content_type, _reason(answer.status))
+        return UpstreamHTTPError(answer.status, scrub(message))
 
     async def _read(self, service: str, response: aiohttp.ClientResponse) -> bytes:
         """Read the whole body, refusing (not buffering) one larger than the limit."""

@@ -9,6 +9,7 @@ faults and moves the clock.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 import uuid
@@ -65,8 +66,16 @@ async def start_server(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{bound_port(site)}"
 
 
-def settings_toml(endpoints: Mapping[str, str], **upstream: float) -> str:
-    """A proxy settings file: `[upstream]` keys (e.g. timeout) and the endpoints."""
+def settings_toml(
+    endpoints: Mapping[str, str],
+    *,
+    sections: Mapping[str, Mapping[str, Any]] | None = None,
+    **upstream: float,
+) -> str:
+    """A proxy settings file: `[upstream]` keys (e.g. timeout) and the endpoints, plus any
+    other `sections` (e.g. `{"cors": {"allow_origins": ["*"]}}`; `logging` merges)."""
+    tables = {key: dict(value) for key, value in (sections or {}).items()}
+    tables["logging"] = {"level": "WARNING", **tables.get("logging", {})}
     lines = [
         "[upstream]",
         *(f"{key} = {value}" for key, value in {"connect_timeout": 1, **upstream}.items()),
@@ -74,10 +83,9 @@ def settings_toml(endpoints: Mapping[str, str], **upstream: float) -> str:
         "[upstream.endpoints]",
         *(f'{service} = "{url}"' for service, url in endpoints.items()),
         "",
-        "[logging]",
-        'level = "WARNING"',
-        "",
     ]
+    for name, table in tables.items():
+        lines += [f"[{name}]", *(f"{k} = {json.dumps(v)}" for k, v in table.items()), ""]
     return "\n".join(lines)
 
 
@@ -290,9 +298,11 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[StackFactory]:
         cluster_delay: float = CLUSTER_DELAY,
         timeout: float = UPSTREAM_TIMEOUT,
         token_lifetime: float = 12 * 3600,
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
         **upstream: float,
     ) -> Stack:
-        """`upstream` holds further `[upstream]` settings, e.g. max_body_size=1024."""
+        """`upstream` holds further `[upstream]` settings, e.g. max_body_size=1024;
+        `settings` other sections, e.g. `{"cors": {"allow_origins": ["*"]}}`."""
         options = EmulatorOptions(
             build_delay=build_delay, cluster_delay=cluster_delay, token_lifetime=token_lifetime
         )
@@ -300,10 +310,11 @@ async def make_stack(tmp_path: Path) -> AsyncIterator[StackFactory]:
         runners.append(emulator_runner)
         path = tmp_path / f"proxy-{len(runners)}.toml"
         path.write_text(
-            settings_toml(emulator.endpoints(emulator_url), timeout=timeout, **upstream)
+            settings_toml(
+                emulator.endpoints(emulator_url), sections=settings, timeout=timeout, **upstream
+            )
         )
-        settings = load_settings(path, environ={})
-        proxy_runner, proxy_url = await start_server(create_app(settings))
+        proxy_runner, proxy_url = await start_server(create_app(load_settings(path, environ={})))
         runners.insert(0, proxy_runner)  # the proxy stops before its upstream
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         sessions.append(session)

@@ -858,6 +858,8 @@ INVALID_BODIES = (
     ({**CREATE_BODY, "cluster_name": "my_cluster"}, "cluster_name"),
     ({**CREATE_BODY, "cluster_name": "a" * 21}, "cluster_name"),
     ({**CREATE_BODY, "cluster_name": "MyCluster"}, "cluster_name"),  # lowercase only (NKS)
+    ({**CREATE_BODY, "is_public": 1}, "is_public"),  # a number is not a JSON boolean
+    ({**CREATE_BODY, "is_public": "true"}, "is_public"),
     ({**CREATE_BODY, "cluster_name": "my-cluster-"}, "cluster_name"),  # must end alnum
     ({**CREATE_BODY, "cluster_name": ""}, "cluster_name"),
     ({**CREATE_BODY, "vpc_id": "../etc"}, "vpc_id"),
