@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import logging
 from collections.abc import Iterable
 from types import ModuleType
@@ -104,7 +105,7 @@ def load_plugins(settings: Settings, extra: Iterable[object] = ()) -> Plugins:
             if manager.is_blocked(name):
                 continue
             manager.register(_import(module_name), name=name)
-        manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        _load_entry_points(manager)
         for plugin in extra:
             name = getattr(plugin, "name", None) or getattr(plugin, "__name__", None)
             if name and manager.is_blocked(name):
@@ -122,6 +123,21 @@ def load_plugins(settings: Settings, extra: Iterable[object] = ()) -> Plugins:
         manager.trace.root.setwriter(logger.debug)
         manager.enable_tracing()
     return Plugins(manager)
+
+
+def _load_entry_points(manager: pluggy.PluginManager) -> None:
+    """`manager.load_setuptools_entrypoints`, but a plugin that fails to import is named."""
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if manager.has_plugin(entry_point.name) or manager.is_blocked(entry_point.name):
+            continue
+        try:
+            plugin = entry_point.load()
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {entry_point.name} ({entry_point.value}) failed to import: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        manager.register(plugin, name=entry_point.name)
 
 
 def _import(module_name: str) -> ModuleType:

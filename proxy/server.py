@@ -4,6 +4,7 @@ shape too, and logged without echoing the offending bytes, which may hold a toke
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -70,6 +71,20 @@ class _StandardErrorRequestHandler(RequestHandler):
 class _StandardErrorServer(Server):
     def __call__(self) -> RequestHandler:
         return _StandardErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """One grace period in all (`server.shutdown_timeout`), then what is still running is
+        cut. aiohttp alone waits `timeout` for the handlers, then cancels only their request
+        bodies and waits `timeout` once more before cancelling them: twice the setting."""
+        connections = list(self._connections)
+        stopping = asyncio.ensure_future(super().shutdown(timeout))
+        if timeout is not None:
+            await asyncio.wait({stopping}, timeout=timeout)
+            for connection in connections:
+                handler = getattr(connection, "_task_handler", None)
+                if handler is not None and not handler.done():
+                    handler.cancel()
+        await stopping
 
 
 class ProxyRunner(web.AppRunner):
