@@ -41,12 +41,13 @@ from proxy.routing import API_PREFIX, Call, Handler, reply
 from proxy.settings import Settings, TaskSettings
 from proxy.tasks.memory import MemoryTaskStore
 from proxy.tasks.model import Task, TaskStatus
-from proxy.tasks.store import TaskStore
+from proxy.tasks.store import TaskStore, cancel_requested
 from proxy.tasks.watch import PollState, Watcher
 
 logger = logging.getLogger("nhn_proxy.tasks")
 
 TASKS_PATH = f"{API_PREFIX}/tasks/"
+STOP_WAIT = 2.0  # seconds stop() waits for its cancelled heartbeat and sweeper loops
 BACKOFF = 1.5  # each pause between two looks is this much longer than the one before
 JITTER = 0.1  # ±10 %, so that tasks started together do not poll NHN in lock-step
 KEEP_ALIVE = 15.0  # seconds between two `: keep-alive` comments of an idle event stream
@@ -158,7 +159,9 @@ class TaskManager:
         loops, self._loops = self._loops, []
         for loop in loops:
             loop.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
+        # bounded: a loop whose cancellation a library lost must not hold the shutdown
+        if loops:
+            await asyncio.wait(loops, timeout=STOP_WAIT)
         held = set(self._held)
         jobs = list(self._jobs.values())
         for job in jobs:
@@ -409,9 +412,10 @@ class TaskManager:
         return done
 
     async def _every(self, interval: float, what: str, action: Callable[[], Any]) -> None:
-        while True:
+        while not cancel_requested():
             await asyncio.sleep(interval)
             await self._guarded(what, action)
+        raise asyncio.CancelledError
 
     async def _guarded(self, what: str, action: Callable[[], Any]) -> None:
         """Run one heartbeat or sweep; a store that is down is logged, not fatal."""

@@ -23,12 +23,18 @@ script are not in one hash slot: Redis Cluster is not supported.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from proxy.tasks.model import Task, TaskStatus
+from proxy.tasks.store import TaskStoreUnavailable, cancel_requested
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -118,6 +124,25 @@ return 1
 )
 
 
+def _reachable(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Redis being down is the store being unavailable (503), not a bug of the proxy (500)."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except TaskStoreUnavailable:
+            raise
+        except Exception as exc:
+            if isinstance(exc, OSError | TimeoutError) or type(exc).__module__.startswith("redis"):
+                raise TaskStoreUnavailable(
+                    f"task store not reachable ({type(exc).__name__})"
+                ) from None
+            raise
+
+    return wrapper
+
+
 class RedisTaskStore:
     """`TaskStore` on Redis (redis-py's asyncio client), for several replicas."""
 
@@ -183,6 +208,7 @@ class RedisTaskStore:
         except Exception:  # any failure to answer means "not ready", never an error
             return False
 
+    @_reachable
     async def secret(self) -> bytes:
         """The first replica's random secret wins (SET NX); the others read it. A copy is
         re-checked every SECRET_RECHECK seconds and, should Redis have lost the key (a
@@ -212,6 +238,7 @@ class RedisTaskStore:
             task.owner,
         ]
 
+    @_reachable
     async def create(self, task: Task) -> None:
         keys = [
             self._task_key(task.id),
@@ -223,10 +250,12 @@ class RedisTaskStore:
         if not await self._create_script(keys=keys, args=self._write_args(task)):
             raise ValueError(f"task {task.id} exists already")
 
+    @_reachable
     async def get(self, task_id: str) -> Task | None:
         data = await self._redis.hget(self._task_key(task_id), "data")
         return _task(data)
 
+    @_reachable
     async def replace(self, task: Task, expected_version: int) -> bool:
         if task.version <= expected_version:
             raise ValueError("a replacement must keep the owner and raise the version")
@@ -243,6 +272,7 @@ class RedisTaskStore:
             raise ValueError("a replacement must keep the owner and raise the version")
         return stored == 1
 
+    @_reachable
     async def list_for_owner(self, owner: str, limit: int, after: str | None) -> list[Task]:
         index = self._owner_key(owner)
         below = b"+" if after is None else b"(" + after.encode()
@@ -270,18 +300,20 @@ class RedisTaskStore:
             below = b"(" + members[-1]
         return tasks
 
+    @_reachable
     async def events(self, task_id: str, after_version: int) -> list[Task]:
         records = await self._redis.lrange(self._events_key(task_id), 0, -1)
         snapshots = [task for task in map(_task, records) if task is not None]
         return [task for task in snapshots if task.version > after_version]
 
+    @_reachable
     async def wait_for_change(self, task_id: str, version: int, timeout: float) -> None:
         """Polls the stored version: works across processes without a pub/sub connection
         per waiting stream. Returns at once when the task is unknown or expired."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         key = self._task_key(task_id)
-        while True:
+        while not cancel_requested():
             current = await self._redis.hget(key, "version")
             if current is None or int(current) > version:
                 return
@@ -289,7 +321,9 @@ class RedisTaskStore:
             if remaining <= 0:
                 return
             await asyncio.sleep(min(CHANGE_POLL_INTERVAL, remaining))
+        raise asyncio.CancelledError
 
+    @_reachable
     async def unsettled(self) -> list[Task]:
         members = await self._redis.smembers(self._unsettled_key)
         ids = sorted(task_id.decode() for task_id in members)
@@ -312,9 +346,11 @@ class RedisTaskStore:
 
     # -- replica leases ---------------------------------------------------------------------
 
+    @_reachable
     async def heartbeat(self, replica: str, ttl: float) -> None:
         await self._redis.set(self._replica_key(replica), 1, px=max(1, round(ttl * 1000)))
 
+    @_reachable
     async def alive(self, replica: str) -> bool:
         return bool(await self._redis.exists(self._replica_key(replica)))
 

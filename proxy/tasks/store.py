@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
+from proxy.errors import ProxyError
 from proxy.tasks.model import Task
+
+
+class TaskStoreUnavailable(ProxyError):
+    """The store cannot be reached (Redis down): the caller gets 503, not a 500."""
+
+    status = 503
+
+
+def cancel_requested() -> bool:
+    """True when the current task was asked to stop — even if a library swallowed the
+    CancelledError on the way (redis-py's use of `asyncio.wait_for`, CPython gh-86296)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class TaskStore(Protocol):
