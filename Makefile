@@ -1,12 +1,13 @@
 # Two commands matter (see README, Quickstart):
 #   make run    set everything up, start the proxy on the embedded NHN Cloud emulator
 #   make test   set everything up, run the whole test suite
+#   make bench  side-by-side benchmark (benchmarks/README.md); BENCH_ARGS="--duration 5" etc.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint format openapi clean
+.PHONY: run test setup lint format openapi clean bench bench-tools
 
 run: $(STAMP)
 	$(BIN)/nhn-proxy serve --emulator
@@ -17,6 +18,26 @@ test: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 setup: $(STAMP)
+
+bench: $(STAMP) bench-tools
+	$(BIN)/python -m benchmarks.bench $(BENCH_ARGS)
+
+# wrk and nginx from Debian's packages when missing and root; otherwise the benchmark falls
+# back to its aiohttp load generator and upstream (and skips the nginx pass-through)
+bench-tools:
+	@missing=""; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	{ command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1 || missing="$$missing nginx"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "bench: installing$$missing from Debian's packages"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq $$missing >/dev/null 2>&1 \
+		|| { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; } \
+		|| echo "bench: could not install$$missing; using the fallbacks"; \
+	else \
+		echo "bench:$$missing missing (not root or no apt-get); using the fallbacks"; \
+	fi
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'

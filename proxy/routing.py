@@ -90,8 +90,13 @@ class Route:
     # name of a long-running operation with a watcher (`nhn_proxy_watchers`): the route then
     # accepts `Prefer: respond-async` and answers 202 with a task
     operation: str | None = None
-    # media type of a success body that is not JSON (e.g. "text/event-stream")
+    # media type of a success body that is not JSON (e.g. "text/event-stream"), and the
+    # schema of that body; for an event stream, of ONE event ({"event", "id", "data"}, as
+    # OpenAPI 3.2 reads `schema` of text/event-stream and tools such as schemathesis check)
     media_type: str | None = None
+    media_schema: Mapping[str, Any] | None = None
+    # other success statuses answered without a body (e.g. 204: a stream with nothing left)
+    empty_statuses: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/") or not self.path.endswith("/"):
@@ -150,7 +155,8 @@ _HEADER_DOCS = {
 _ERROR_DOCS = {
     400: "bad request: a header, path parameter or body field is invalid",
     401: "authentication failed: X-NHN-Token missing, invalid or expired",
-    403: "forbidden by NHN Cloud",
+    403: "forbidden by NHN Cloud, e.g. a tenant id or storage account of another project "
+    "than the token's",
     404: "not found",
     409: "conflict with the resource's current state",
     413: "request body too large",
@@ -335,17 +341,24 @@ def document(handler: Any, route: Route, settings: Settings) -> Any:
         for status in route.other_statuses:
             handler = response_schema(route.response, status, description="success")(handler)
     elif route.media_type is not None:
-        content = {route.media_type: {"schema": {"type": "string"}}}
+        body_schema = dict(route.media_schema) if route.media_schema else {"type": "string"}
+        content = {route.media_type: {"schema": body_schema}}
         handler = docs(responses={route.status: {"description": "success", "content": content}})(
             handler
         )
     else:
         handler = docs(responses={route.status: {"description": "success, no body"}})(handler)
+    for status in route.empty_statuses:
+        handler = docs(responses={status: {"description": "success, no body"}})(handler)
     if route.operation is not None:
         handler = _document_task_answer(handler)
     codes = {400, 500, 502, 503, 504, *route.errors}
     if Header.TOKEN in route.needs:
         codes.add(401)
+        if Header.REGION in route.needs:
+            # the caller's token goes to NHN, which may refuse it for this project or
+            # resource (e.g. a tenant id or storage account of another project): NHN's 403
+            codes.add(403)
     if route.params:
         codes.add(404)
     if route.body is not None:

@@ -122,6 +122,28 @@ class TaskListQuerySchema(Schema):
     )
 
 
+# One event of the stream (`: keep-alive` comments are not events), as documented: OpenAPI
+# 3.2 (and schemathesis) read `schema` of text/event-stream as the schema of each event.
+TASK_EVENT_SCHEMA = {
+    "type": "object",
+    "description": "one server-sent event; `: keep-alive` comments are not events",
+    "required": ["event", "id", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["task"]},
+        "id": {
+            "type": "string",
+            "pattern": "^[0-9]+$",
+            "description": "the task's version; an EventSource sends it back as Last-Event-ID",
+        },
+        "data": {
+            "type": "string",
+            "description": 'JSON `{"task": {...}}`: the task as GET /api/nhn/tasks/{task_id}/ '
+            "answers it",
+        },
+    },
+}
+
+
 class TaskEventsQuerySchema(Schema):
     ticket = fields.String(
         load_default=None,
@@ -214,7 +236,8 @@ async def _wait(manager: TaskManager, store: TaskStore, task_id: str, version: i
     finally:
         for waiter in (change, closing):
             waiter.cancel()
-        await asyncio.gather(change, closing, return_exceptions=True)
+        # bounded: a waiter whose cancellation a library lost must not hold the stream
+        await asyncio.wait({change, closing}, timeout=1.0)
 
 
 def _last_event_id(request: web.Request) -> int:
@@ -273,6 +296,8 @@ def task_routes() -> list[Route]:
             params={"task_id": TASK_ID},
             query=TaskEventsQuerySchema,
             media_type="text/event-stream",
+            media_schema=TASK_EVENT_SCHEMA,
+            empty_statuses=(204,),
             errors=(401,),
         ),
     ]

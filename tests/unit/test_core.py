@@ -131,6 +131,38 @@ async def test_throwaway_plugin_is_documented(probe):
     validate_openapi(document)
 
 
+async def test_nhn_403_is_documented_wherever_the_token_goes_to_nhn(probe, nhn):
+    """Regression (schemathesis): a valid token with another project's tenant id makes NHN
+    answer 403, passed through; every route that sends the caller's token to NHN documents
+    it, in the error shape."""
+    nhn.get(
+        THING_URL,
+        status=403,
+        payload={"forbidden": {"code": 403, "message": "project_id doesn't match"}},
+    )
+    response = await probe.get("/api/nhn/probe/things/t-1/", headers=compute_headers())
+    await assert_error(response, 403, "project_id")
+    document = await (await probe.get("/api/docs/openapi.json")).json()
+    validate_openapi(document)
+    paths = document["paths"]
+    thing = paths["/api/nhn/probe/things/{thing_id}/"]["get"]["responses"]
+    assert thing["403"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+    for path, method in [
+        ("/api/nhn/compute/flavors/", "get"),
+        ("/api/nhn/compute/keypairs/", "get"),
+        ("/api/nhn/compute/instances/", "get"),
+        ("/api/nhn/compute/instances/{server_id}/", "get"),
+        ("/api/nhn/storage/containers/", "get"),
+        ("/api/nhn/storage/containers/{container_name}/", "get"),
+        ("/api/nhn/vpc/", "get"),
+    ]:
+        assert "403" in paths[path][method]["responses"], path
+    # no token (the echo), or a token that never reaches NHN (tasks): no 403
+    assert "403" not in paths["/api/nhn/probe/echo/"]["post"]["responses"]
+    assert "403" not in paths["/api/nhn/tasks/"]["get"]["responses"]
+    assert "403" not in paths["/api/nhn/token/"]["post"]["responses"]
+
+
 @pytest.mark.parametrize(
     ("headers", "status", "fragment"),
     [

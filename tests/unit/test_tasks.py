@@ -12,6 +12,7 @@ import json
 import time
 from typing import Any
 
+import jsonschema
 import pytest
 from marshmallow import Schema, fields, validate
 from openapi_spec_validator import validate as validate_openapi
@@ -1061,6 +1062,35 @@ async def test_openapi_documents_prefer_202_and_the_task_routes(client):
     schema = document["components"]["schemas"]["Task"]
     assert set(schema["properties"]) == TASK_FIELDS
     assert set(schema["properties"]["status"]["enum"]) == {str(s) for s in TaskStatus}
+
+
+async def test_openapi_documents_each_event_of_the_stream_and_its_204(client, nhn):
+    """Regression (schemathesis): the stream's `schema` is that of ONE event (OpenAPI 3.2's
+    reading of text/event-stream), not `{"type": "string"}`, and the 204 after the final
+    event is a documented answer."""
+    document = await (await client.get("/api/docs/openapi.json")).json()
+    validate_openapi(document)
+    responses = document["paths"]["/api/nhn/tasks/{task_id}/events/"]["get"]["responses"]
+    event_schema = responses["200"]["content"]["text/event-stream"]["schema"]
+    assert event_schema["type"] == "object"
+    assert set(event_schema["required"]) == {"event", "id", "data"}
+    assert "204" in responses and "content" not in responses["204"]
+
+    nhn.get(WIDGET_URL, payload=widget("ACTIVE"))
+    task = await start(client, nhn)
+    await settled(client, task["id"])
+    response, text = await read_stream(client, task["events_url"])
+    assert response.status == 200
+    events = [
+        dict(line.split(": ", 1) for line in block.split("\n") if not line.startswith(":"))
+        for block in text.strip().split("\n\n")
+    ]
+    assert len(events) == 3
+    for event in events:  # each event as an SSE client reads it: all fields are strings
+        jsonschema.validate(event, event_schema)
+        assert set(json.loads(event["data"])) == {"task"}
+    response, text = await read_stream(client, task["events_url"], {"Last-Event-ID": "2"})
+    assert response.status == 204 and text == ""
 
 
 # --- the same machinery on the Redis store --------------------------------------------------------
