@@ -16,14 +16,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.helpers import free_port
+
 SKIP_REASON = "redis-server not installed; .ci/run installs it from Debian's packages"
 START_TIMEOUT = 10.0  # seconds
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _answers_ping(port: int) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 from typing import Any
 
 import aiohttp
@@ -21,6 +20,7 @@ from emulator import create_app as create_emulator_app
 from proxy.app import create_app
 from proxy.cli import emulator_endpoints, use_demo_examples, with_endpoints
 from proxy.settings import load_settings
+from tests.helpers import free_port
 
 playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -37,12 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def start(app: web.Application, port: int) -> web.AppRunner:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -33,6 +32,7 @@ from emulator import (
 from proxy.app import create_app
 from proxy.server import ProxyRunner
 from proxy.settings import load_settings
+from tests.helpers import free_port  # noqa: F401 (also re-exported)
 
 T = TypeVar("T")
 
@@ -42,12 +42,6 @@ CLUSTER_DELAY = 0.5
 UPSTREAM_TIMEOUT = 2.0
 API = "/api/nhn"
 JSON = dict[str, Any]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def bound_port(site: web.TCPSite) -> int:

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tests.helpers import free_port
+
 pytestmark = pytest.mark.e2e
 TENANT = "04a2c5b7de7e4d66b970ad950081a7c3"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class FakeNhn:

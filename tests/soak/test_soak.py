@@ -13,7 +13,6 @@ import collections
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 
 from emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, DEMO_USERNAME
 from emulator import endpoints as emulator_endpoints
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.soak
 
@@ -41,12 +41,6 @@ FD_SLACK = 8  # descriptors the proxy may hold over its count before the run
 SETTLE = 15.0  # seconds to wait for closed client connections to go away
 START_TIMEOUT = 20.0
 REGION = "kr2"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
