@@ -193,11 +193,3 @@ def setup_logging(settings: LoggingSettings, stream: Any = None) -> None:
     root.setLevel(settings.level)
     # aiohttp's own access log would duplicate ours, without request ids
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-
-
-def install_secret_filter(logger: logging.Logger | None = None) -> SecretFilter:
-    """Attach the secret filter to every handler of `logger` (tests use their own handlers)."""
-    secret_filter = SecretFilter()
-    for handler in (logger or logging.getLogger()).handlers:
-        handler.addFilter(secret_filter)
-    return secret_filter

@@ -68,7 +68,6 @@ async def request_middleware(request: web.Request, handler) -> web.StreamRespons
     started = time.perf_counter()
     request_id = sane_request_id(request.headers.get("X-Request-ID")) or uuid.uuid4().hex
     request[REQUEST_ID] = request_id
-    unmatched = False
     with secret_scope():
         try:
             response = await handler(request)
@@ -77,16 +76,15 @@ async def request_middleware(request: web.Request, handler) -> web.StreamRespons
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            unmatched = exc.status in (404, 405) and _route_template(request) == "unmatched"
             response = _normalise(exc)
         except Exception:
             logger.exception("unhandled error", extra={"fields": {"request_id": request_id}})
             response = error_response(500, "internal error")
         response.headers["X-Request-ID"] = request_id
-        if unmatched:
+        template = _route_template(request)
+        if template == "unmatched" and response.status in (404, 405):
             _add_cors_for_unmatched(request, response)
         duration = time.perf_counter() - started
-        template = _route_template(request)
         request.app[METRICS].observe_request(template, request.method, response.status, duration)
         fields = {
             "request_id": request_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from proxy.errors import UpstreamBadResponse
 
@@ -29,8 +29,3 @@ async def collect_pages(fetch: PageFetcher[T], max_pages: int, *, service: str) 
         seen.add(next_marker)
         marker = next_marker
     raise UpstreamBadResponse(f"{service} listing has more than {max_pages} pages")
-
-
-def last_value(items: list[dict[str, Any]], key: str) -> str | None:
-    """The `key` of the last item (Swift and Nova use the last name/id as the next marker)."""
-    return str(items[-1][key]) if items else None
