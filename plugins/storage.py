@@ -35,8 +35,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 from proxy import hookimpl
 from proxy.context import Header
 from proxy.errors import BadRequest
-from proxy.paging import collect_pages
-from proxy.routing import Call, PathParam, Route, no_content, reply
+from proxy.paging import collect_pages_as_json
+from proxy.routing import Call, PathParam, Route, no_content, reply, reply_listing
 from proxy.settings import Settings
 from proxy.translation import native_answer
 from proxy.upstream import UpstreamResponse
@@ -178,7 +178,8 @@ def _listing_body(answer: UpstreamResponse) -> Any:
     return answer.json()
 
 
-async def _all_names(call: Call, template: str, path: dict[str, str]) -> list[str]:
+async def _all_names(call: Call, template: str, path: dict[str, str]) -> bytes:
+    """Every name of a listing, as the bytes of a JSON array."""
     limit = PAGE_SIZE
 
     async def fetch(marker: str | None) -> tuple[list[str], str | None]:
@@ -192,7 +193,7 @@ async def _all_names(call: Call, template: str, path: dict[str, str]) -> list[st
         )
         return listing_from_native(_listing_body(answer), limit)
 
-    return await collect_pages(fetch, call.settings.upstream.max_pages, service=SERVICE)
+    return await collect_pages_as_json(fetch, call.settings.upstream.max_pages, service=SERVICE)
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -205,7 +206,7 @@ def _account(call: Call) -> dict[str, str]:
 
 async def list_containers(call: Call) -> web.StreamResponse:
     names = await _all_names(call, "/v1/{account}", _account(call))
-    return reply({"containers": names})
+    return reply_listing("containers", names)
 
 
 async def create_container(call: Call) -> web.StreamResponse:
@@ -225,7 +226,7 @@ async def create_container(call: Call) -> web.StreamResponse:
 async def list_objects(call: Call) -> web.StreamResponse:
     path = {**_account(call), "container": call.params["container_name"]}
     names = await _all_names(call, "/v1/{account}/{container}", path)
-    return reply({"objects": names})
+    return reply_listing("objects", names)
 
 
 async def delete_container(call: Call) -> web.StreamResponse:

@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from proxy import jsonio
+
 
 class ProxyError(Exception):
     """An error with the HTTP status and message the client should see."""
@@ -102,7 +104,7 @@ def error_response(
 ) -> web.Response:
     return web.Response(
         status=status,
-        body=json.dumps(error_body(status, message)).encode(),
+        body=jsonio.dumps(error_body(status, message)),
         content_type="application/json",
         headers=headers,
     )

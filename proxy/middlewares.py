@@ -7,9 +7,11 @@ browser origin with the CORS headers a SPA needs to read it.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+import secrets
 import time
-import uuid
 
 from aiohttp import hdrs, web
 
@@ -20,6 +22,24 @@ from proxy.logs import access_logger, body_for_log, redact_headers, secret_scope
 
 logger = logging.getLogger("nhn_proxy.errors")
 EXPOSED_HEADERS = ("X-Request-ID", "Location", "Preference-Applied")
+# request ids: a random prefix per process and a counter — unique across workers and
+# restarts, 32 hex digits like a uuid4, at a fraction of uuid4's cost per request
+_ID_PREFIX = secrets.token_hex(8)
+_id_counter = itertools.count(1)
+
+
+def _new_id_prefix() -> None:
+    """A forked worker must not count from its parent's prefix."""
+    global _ID_PREFIX, _id_counter
+    _ID_PREFIX = secrets.token_hex(8)
+    _id_counter = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_counter):016x}"
 
 
 def _route_template(request: web.Request) -> str:
@@ -66,7 +86,7 @@ def _add_cors_for_unmatched(request: web.Request, response: web.StreamResponse) 
 @web.middleware
 async def request_middleware(request: web.Request, handler) -> web.StreamResponse:
     started = time.perf_counter()
-    request_id = sane_request_id(request.headers.get("X-Request-ID")) or uuid.uuid4().hex
+    request_id = sane_request_id(request.headers.get("X-Request-ID")) or new_request_id()
     request[REQUEST_ID] = request_id
     with secret_scope():
         try:
@@ -86,6 +106,8 @@ async def request_middleware(request: web.Request, handler) -> web.StreamRespons
             _add_cors_for_unmatched(request, response)
         duration = time.perf_counter() - started
         request.app[METRICS].observe_request(template, request.method, response.status, duration)
+        if not access_logger.isEnabledFor(logging.INFO):
+            return response
         fields = {
             "request_id": request_id,
             "method": request.method,

@@ -24,6 +24,7 @@ from aiohttp import web
 from aiohttp_apigami import docs, json_schema, request_schema, response_schema
 from aiohttp_apigami.utils import get_or_set_apispec
 
+from proxy import jsonio
 from proxy.context import HEADER_ORDER, Header, NhnContext, read_context
 from proxy.errors import BadRequest, ValidationFailed
 from proxy.keys import REQUEST_ID, SETTINGS, TASK_MANAGER, UPSTREAM
@@ -124,10 +125,19 @@ def reply(
 ) -> web.Response:
     """A JSON answer."""
     return web.Response(
-        body=json.dumps(payload, ensure_ascii=False).encode(),
+        body=jsonio.dumps(payload),
         status=status,
         content_type="application/json",
         headers=headers,
+    )
+
+
+def reply_listing(key: str, items: bytes, status: int = 200) -> web.Response:
+    """`{key: [...]}` around a JSON array already written (`collect_pages_as_json`)."""
+    return web.Response(
+        body=b"{" + jsonio.dumps(key) + b":" + items + b"}",
+        status=status,
+        content_type="application/json",
     )
 
 

@@ -11,6 +11,7 @@ Every failure comes out as one of the `UpstreamError` classes of `proxy.errors`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -24,6 +25,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from proxy import jsonio
 from proxy.context import NhnContext
 from proxy.errors import (
     BadRequest,
@@ -36,7 +38,7 @@ from proxy.errors import (
     native_error_message,
 )
 from proxy.logs import body_for_log, redact_headers, scrub, upstream_logger
-from proxy.resilience import CircuitBreaker, backoff_delay
+from proxy.resilience import ByteBudget, CircuitBreaker, backoff_delay
 from proxy.settings import UpstreamSettings
 
 USER_AGENT = "nhn-cloud-proxy/0.1"
@@ -44,8 +46,11 @@ _SECRET_QUERY_KEYS = frozenset({"token", "password", "temp_url_sig", "signature"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 MAX_SEGMENT_BYTES = 1024  # Swift's object-name limit; nothing NHN names is longer
+SMALL_BODY = 65536  # answers below this size are read at once, outside the read budget
+UNSIZED_BODY = 1 << 20  # what an answer without Content-Length reserves of the budget
 
 
+@functools.lru_cache(maxsize=4096)  # tenant ids and accounts repeat on every call
 def quote_segment(value: str) -> str:
     """Percent-encode a value as exactly one path segment, refusing `.`/`..`/empty."""
     if not isinstance(value, str) or value in ("", ".", ".."):
@@ -86,7 +91,7 @@ class UpstreamResponse:
                 f"{self.content_type or 'none'} instead of JSON"
             )
         try:
-            return json.loads(self.body)
+            return jsonio.loads(self.body)
         except (ValueError, RecursionError):
             raise UpstreamBadResponse(f"{self.service} answered with malformed JSON") from None
 
@@ -126,6 +131,7 @@ class Upstream:
                     self._bases[service, region] = template
         self._session: aiohttp.ClientSession | None = None
         self._breakers: dict[tuple[str, str | None], CircuitBreaker] = {}
+        self._read_budget = ByteBudget(settings.read_budget)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -144,6 +150,9 @@ class Upstream:
             headers={"User-Agent": USER_AGENT},
             auto_decompress=True,
             trust_env=False,  # never route NHN calls through a proxy the environment names
+            # one session serves every caller: a cookie NHN sets for one must never be sent
+            # on behalf of another (and not keeping a jar saves work on every call)
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:
@@ -203,7 +212,7 @@ class Upstream:
             send_headers.update(headers)
         body: Any = data
         if json_body is not None:
-            body = json.dumps(json_body).encode()
+            body = jsonio.dumps(json_body)
             send_headers["Content-Type"] = "application/json"
         # only calls that change nothing, and whose body can be sent again, are retried
         idempotent = method in IDEMPOTENT_METHODS and (data is None or isinstance(data, bytes))
@@ -218,7 +227,8 @@ class Upstream:
                     f"{service} is failing; calls are paused for "
                     f"{breaker.retry_after():.0f} s more (circuit open)"
                 )
-            remaining = deadline - loop.time()
+            # the first attempt has the whole budget: the session's own timeout, no new one
+            remaining = None if attempt == 1 else deadline - loop.time()
             try:
                 answer = await self._attempt(
                     service, method, url, send_headers, body, json_body, remaining
@@ -278,16 +288,20 @@ class Upstream:
         send_headers: Mapping[str, str],
         body: Any,
         json_body: Any,
-        remaining: float,
+        remaining: float | None,
     ) -> UpstreamResponse:
         """One HTTP exchange; transport failures come out as `UpstreamError`s."""
         assert self._session is not None
         started = time.perf_counter()
         status: int | str = "error"
-        timeout = aiohttp.ClientTimeout(
-            total=max(remaining, 0.001),
-            connect=self.settings.connect_timeout,
-            sock_connect=self.settings.connect_timeout,
+        timeout = (
+            self._session.timeout
+            if remaining is None
+            else aiohttp.ClientTimeout(
+                total=max(remaining, 0.001),
+                connect=self.settings.connect_timeout,
+                sock_connect=self.settings.connect_timeout,
+            )
         )
         try:
             async with self._session.request(
@@ -345,8 +359,21 @@ class Upstream:
     async def _read(self, service: str, response: aiohttp.ClientResponse) -> bytes:
         """Read the whole body, refusing (not buffering) one larger than the limit."""
         limit = self.settings.max_body_size
-        if response.content_length is not None and response.content_length > limit:
+        length = response.content_length
+        if length is not None and length > limit:
             raise UpstreamBadResponse(f"{service} answered with a body larger than allowed")
+        if length is not None and length < SMALL_BODY:
+            return await response.read()
+        # a large (or unsized) answer waits for its share of the read budget
+        async with self._read_budget.reserve(length if length is not None else UNSIZED_BODY):
+            return await self._read_large(service, response, length, limit)
+
+    async def _read_large(
+        self, service: str, response: aiohttp.ClientResponse, length: int | None, limit: int
+    ) -> bytes:
+        if length is not None and not response.headers.get("Content-Encoding"):
+            # the size is known and allowed: one read, no list of chunks to join
+            return await response.read()
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_chunked(65536):
@@ -366,6 +393,8 @@ class Upstream:
         headers: Mapping[str, str],
         json_body: Any,
     ) -> None:
+        if not upstream_logger.isEnabledFor(logging.INFO):
+            return
         fields: dict[str, Any] = {
             "request_id": headers.get("X-Request-ID"),
             "service": service,

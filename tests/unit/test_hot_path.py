@@ -1,0 +1,280 @@
+"""The pieces that make the proxy fast (issue #6), held to the behaviour they replace:
+JSON in and out, listings written page by page, the read budget for large answers, the
+single upstream session (no cookie jar), and request ids that stay unique across forks."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import weakref
+
+import pytest
+from aiohttp import web
+
+from proxy import jsonio
+from proxy.context import NhnContext
+from proxy.errors import UpstreamBadResponse
+from proxy.middlewares import new_request_id
+from proxy.paging import collect_pages, collect_pages_as_json
+from proxy.resilience import ByteBudget
+from proxy.routing import reply_listing
+from proxy.settings import load_settings
+from proxy.upstream import SMALL_BODY, Upstream
+
+# ---------------------------------------------------------------------------------- JSON
+
+
+def test_dumps_is_utf8_json_equal_to_the_stdlib():
+    value = {"name": "서버-1 ✓", "n": [1, 2.5, None, True], "nested": {"a": "\"'\\"}}
+    written = jsonio.dumps(value)
+    assert isinstance(written, bytes)
+    assert "서버".encode() in written  # not \\u-escaped
+    assert json.loads(written) == value
+
+
+@pytest.mark.parametrize("value", [{"big": 2**70}, {1: "int key"}, {"s": "\ud800"}])
+def test_dumps_falls_back_to_the_stdlib_where_orjson_refuses(value):
+    written = jsonio.dumps(value)
+    written.decode("ascii")  # valid ASCII JSON, even with a lone surrogate
+    assert json.loads(written) == json.loads(json.dumps(value))
+
+
+@pytest.mark.parametrize(
+    "text", [b"", b"{", b"NaN", b"[1e400]", b'"\\ud800"', b"[" * 2000 + b"]" * 2000, b"\xff"]
+)
+def test_loads_raises_value_error_for_what_is_not_json(text):
+    with pytest.raises(ValueError):
+        jsonio.loads(text)
+
+
+def test_reply_listing_wraps_an_array_already_written():
+    response = reply_listing("objects", b'["a","b"]')
+    assert response.content_type == "application/json"
+    assert json.loads(response.body) == {"objects": ["a", "b"]}
+
+
+# ------------------------------------------------------------------------------- paging
+
+
+def pages(*contents):
+    """A fetcher serving `contents` page by page, with markers "1", "2", …"""
+    calls = []
+
+    async def fetch(marker):
+        calls.append(marker)
+        index = int(marker or 0)
+        last = index == len(contents) - 1
+        return list(contents[index]), None if last else str(index + 1)
+
+    return fetch, calls
+
+
+async def test_listing_as_json_has_every_item_in_order_like_collect_pages():
+    contents = ([{"id": 1}, {"id": 2}], [], [{"id": 3, "name": "é"}])
+    fetch, calls = pages(*contents)
+    written = await collect_pages_as_json(fetch, 10, service="compute")
+    assert calls == [None, "1", "2"]
+    fetch, _ = pages(*contents)
+    assert json.loads(written) == await collect_pages(fetch, 10, service="compute")
+
+
+async def test_listing_as_json_of_nothing_is_an_empty_array():
+    fetch, _ = pages([])
+    assert await collect_pages_as_json(fetch, 10, service="compute") == b"[]"
+
+
+async def test_listing_as_json_is_bounded_by_max_pages():
+    async def endless(marker):
+        return [{"id": marker}], f"{marker or ''}x"
+
+    with pytest.raises(UpstreamBadResponse):
+        await collect_pages_as_json(endless, 3, service="compute")
+
+
+class Item(dict):
+    """A dict that can be weakly referenced, to see whether a page is still alive."""
+
+
+async def test_a_page_is_not_kept_alive_while_the_next_one_is_fetched():
+    first_page: list[weakref.ref] = []
+
+    async def fetch(marker):
+        if marker is None:
+            page = [Item(id=index) for index in range(3)]
+            first_page.extend(weakref.ref(item) for item in page)
+            return page, "next"
+        gc.collect()
+        alive = [ref for ref in first_page if ref() is not None]
+        assert not alive, "the items of page 1 are still referenced during the next fetch"
+        return [], None
+
+    assert json.loads(await collect_pages_as_json(fetch, 5, service="compute")) == [
+        {"id": 0},
+        {"id": 1},
+        {"id": 2},
+    ]
+
+
+# ----------------------------------------------------------------------------- budget
+
+
+async def test_budget_admits_what_fits_and_queues_the_rest_in_order():
+    budget = ByteBudget(100)
+    order: list[str] = []
+    await budget.acquire(60)
+
+    async def reader(name, size):
+        await budget.acquire(size)
+        order.append(name)
+
+    first = asyncio.create_task(reader("first", 50))
+    second = asyncio.create_task(reader("second", 10))  # would fit, but waits its turn
+    await asyncio.sleep(0)
+    assert order == [] and budget.in_use == 60
+    budget.release(60)
+    await asyncio.gather(first, second)
+    assert order == ["first", "second"] and budget.in_use == 60
+
+
+async def test_budget_lets_an_oversized_answer_through_alone():
+    budget = ByteBudget(100)
+    async with budget.reserve(500):
+        assert budget.in_use == 500
+        waiting = asyncio.create_task(budget.acquire(1))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+    await waiting
+    assert budget.in_use == 1
+
+
+async def test_a_cancelled_waiter_gives_its_turn_away():
+    budget = ByteBudget(100)
+    await budget.acquire(100)
+    cancelled = asyncio.create_task(budget.acquire(80))
+    patient = asyncio.create_task(budget.acquire(20))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    budget.release(100)
+    await patient
+    assert cancelled.cancelled() and budget.in_use == 20
+
+
+# ----------------------------------------------------------------- upstream over a socket
+
+
+@pytest.fixture
+async def fake_nhn(aiohttp_server):
+    """A real HTTP server on loopback: a large JSON answer, chunked or sized, and cookies."""
+    seen_cookies: list[str | None] = []
+    big = [{"name": f"object-{index:06d}", "bytes": index} for index in range(20_000)]
+    big_body = json.dumps(big).encode()
+    assert len(big_body) > SMALL_BODY
+
+    async def sized(request):
+        return web.Response(body=big_body, content_type="application/json")
+
+    async def chunked(request):
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(big_body), 70_000):
+            await response.write(big_body[start : start + 70_000])
+        await response.write_eof()
+        return response
+
+    async def cookie(request):
+        seen_cookies.append(request.headers.get("Cookie"))
+        response = web.json_response({})
+        response.set_cookie("session", "of-the-first-caller")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/compute/sized", sized)
+    app.router.add_get("/compute/chunked", chunked)
+    app.router.add_get("/compute/cookie", cookie)
+    server = await aiohttp_server(app)
+    server.big = big
+    server.seen_cookies = seen_cookies
+    return server
+
+
+@pytest.fixture
+async def upstream(fake_nhn):
+    def make(**upstream_settings):
+        settings = load_settings(
+            environ={},
+            overrides={
+                "upstream": {
+                    "endpoints": {"compute": str(fake_nhn.make_url("/compute"))},
+                    **upstream_settings,
+                }
+            },
+        )
+        return Upstream(settings.upstream, settings.regions.allowed)
+
+    made: list[Upstream] = []
+
+    async def start(**upstream_settings):
+        client = make(**upstream_settings)
+        await client.start()
+        made.append(client)
+        return client
+
+    yield start
+    for client in made:
+        await client.close()
+
+
+CTX = NhnContext(request_id="test", region="kr1", token="t" * 32)
+
+
+@pytest.mark.parametrize("path", ["/sized", "/chunked"])
+async def test_large_answers_are_read_whole_within_a_small_budget(fake_nhn, upstream, path):
+    client = await upstream(read_budget=1024)  # far below the answer: admitted alone
+    answers = await asyncio.gather(
+        *(client.request("compute", "GET", path, ctx=CTX) for _ in range(4))
+    )
+    for answer in answers:
+        assert answer.json() == fake_nhn.big
+    assert client._read_budget.in_use == 0
+
+
+@pytest.mark.parametrize("path", ["/sized", "/chunked"])
+async def test_an_answer_over_the_size_limit_is_refused(upstream, path):
+    client = await upstream(max_body_size=100_000)
+    with pytest.raises(UpstreamBadResponse, match="larger than allowed"):
+        await client.request("compute", "GET", path, ctx=CTX)
+    assert client._read_budget.in_use == 0
+
+
+async def test_a_cookie_nhn_sets_is_never_sent_back(fake_nhn, upstream):
+    client = await upstream()
+    await client.request("compute", "GET", "/cookie", ctx=CTX)
+    await client.request("compute", "GET", "/cookie", ctx=CTX)
+    assert fake_nhn.seen_cookies == [None, None]
+
+
+# --------------------------------------------------------------------------- request ids
+
+
+def test_request_ids_are_unique_and_look_like_uuid_hex():
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(value) == 32 and int(value, 16) >= 0 for value in ids)
+
+
+def test_a_forked_worker_does_not_repeat_its_parents_request_ids():
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave at once
+        os.write(write_end, new_request_id().encode())
+        os._exit(0)
+    os.close(write_end)
+    child_id = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    parent_id = new_request_id()
+    assert len(child_id) == 32
+    assert child_id[:16] != parent_id[:16]
