@@ -307,7 +307,9 @@ def start_static_upstream(procs: Processes, canned: fx.Canned) -> Server:
     return Server("upstream", process, port)
 
 
-def proxy_config(path: Path, port: int, upstream_base: str) -> Path:
+def proxy_config(path: Path, port: int, upstream_base: str, redis_url: str | None = None) -> Path:
+    """The proxy's settings file; `redis_url` sets the shared task store (several workers
+    need one), else tasks stay in memory."""
     from emulator import endpoints
 
     lines = [
@@ -318,6 +320,7 @@ def proxy_config(path: Path, port: int, upstream_base: str) -> Path:
         "[logging]",
         'level = "WARNING"',
         "",
+        *([f'[tasks]\nredis_url = "{redis_url}"\n'] if redis_url else []),
         "[upstream.endpoints]",
         *(f'{service} = "{template}"' for service, template in endpoints(upstream_base).items()),
     ]
@@ -335,6 +338,20 @@ def workers_supported() -> bool:
     return "--workers" in done.stdout
 
 
+def start_redis(procs: Processes) -> tuple[subprocess.Popen, str] | None:
+    """A throw-away `redis-server` (no persistence) on a free loopback port, on the load
+    cores; None when it is not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    port = free_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no"]
+    process = procs.start("redis", command, procs.plan.load_cores)
+    wait_for_port(port, process)
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
 def start_proxy(
     procs: Processes,
     name: str,
@@ -342,11 +359,12 @@ def start_proxy(
     first: Request,
     *,
     workers: int = 1,
+    redis_url: str | None = None,
 ) -> Server:
     """`nhn-proxy serve --config FILE`; start-up is timed from spawning the process to the
-    first `first` request answered 2xx."""
+    first `first` request answered 2xx (with workers: the first worker's answer)."""
     port = free_port()
-    config = proxy_config(procs.work / f"{name}.toml", port, upstream_base)
+    config = proxy_config(procs.work / f"{name}.toml", port, upstream_base, redis_url)
     command = [sys.executable, "-m", "proxy", "serve", "--config", str(config)]
     if workers > 1:
         command += ["--workers", str(workers)]
@@ -367,7 +385,15 @@ def start_proxy(
         if time.monotonic() > deadline:
             raise RuntimeError(f"{name} did not answer {first.path} (last status {status})")
         time.sleep(0.005)
-    return Server(name, process, port, startup_s=time.perf_counter() - started)
+    startup_s = time.perf_counter() - started
+    # the supervisor prints its banner once every worker serves
+    log = procs.work / f"{name}.log"
+    while "listening on" not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{name}: no banner (not every worker serves):\n"
+                               f"{procs.log_tail(name)}")  # fmt: skip
+        time.sleep(0.01)
+    return Server(name, process, port, startup_s=startup_s)
 
 
 # -------------------------------------------------------------------------- measuring
@@ -667,6 +693,35 @@ def run_all(bench: Bench, canned: fx.Canned) -> dict[str, Any]:
             )
             procs.stop(hop.process, signal.SIGQUIT)
 
+    # 2b. the smallest aiohttp proxy on the same core: what the Python stack alone costs
+    scenario = Scenario(
+        "forwarder-flavors",
+        "2. pass-through hops",
+        "aiohttp forwarder (no nhn-proxy code): flavors/detail",
+        f"GET {fx.FLAVORS_PATH}",
+        "aiohttp forwarder",
+    )
+    try:
+        port = free_port()
+        command = [
+            sys.executable, "-m", "benchmarks.forwarder", "--upstream", up.base_url,
+            "--port", str(port),
+        ]  # fmt: skip
+        process = procs.start("forwarder", command, plan.proxy_cores)
+        wait_for_port(port, process)
+    except Exception as exc:
+        results[scenario.id] = bench.fail(scenario, exc)
+    else:
+        forwarder = Server("forwarder", process, port)
+        results[scenario.id] = bench.measure(
+            scenario,
+            forwarder,
+            forwarder.pid,
+            bench.load(forwarder.base_url, [native["flavors"]]),
+            native_checks["flavors"],
+        )
+        procs.stop(process)
+
     # 3. nhn-proxy, one worker, translated routes (a fresh process for each route)
     group = "3. nhn-proxy, 1 worker"
     titles = {
@@ -731,28 +786,45 @@ def run_all(bench: Bench, canned: fx.Canned) -> dict[str, Any]:
         f"GET {public['flavors'].path}",
         "nhn-proxy (all workers)",
     )
+    redis = None
     if not workers_supported():
         results[scenario.id] = bench.skip(
             scenario, "not available yet: `nhn-proxy serve` has no --workers option"
         )
+    elif (redis := start_redis(procs)) is None:
+        results[scenario.id] = bench.skip(
+            scenario,
+            "needs redis-server for a shared task store (--workers > 1 requires "
+            "tasks.redis_url), and it is not installed",
+        )
     else:
+        plan.notes.append(
+            "the 1-worker rows keep tasks in memory; the 2-worker row needs a shared task "
+            "store (tasks.redis_url, a local redis-server on the load cores). "
+            "GET compute/flavors/ never touches the task store, so the rows compare."
+        )
         try:
-            proxy = start_proxy(procs, "proxy-2-workers", up.base_url, public["flavors"], workers=2)
+            proxy = start_proxy(
+                procs, "proxy-2-workers", up.base_url, public["flavors"], workers=2,
+                redis_url=redis[1],
+            )  # fmt: skip
         except Exception as exc:
             results[scenario.id] = bench.fail(scenario, exc)
         else:
             bench.startups.append(
                 {"process": proxy.name, "seconds": round(proxy.startup_s or 0, 3)}
             )
-            time.sleep(0.5)  # let every worker bind before the load starts
             results[scenario.id] = bench.measure(
                 scenario,
                 proxy,
                 proxy.pid,
                 bench.load(proxy.base_url, [public["flavors"]]),
                 public_checks["flavors"],
+                extra={"task_store": "redis"},
             )
             procs.stop(proxy.process)
+    if redis is not None:
+        procs.stop(redis[0])
 
     procs.stop(up.process, signal.SIGQUIT if plan.upstream == "nginx" else signal.SIGTERM)
 

@@ -52,6 +52,8 @@ def derive(document: dict[str, Any]) -> dict[str, Any]:
         "flavors_proxy_over_direct": _ratio(rps("proxy-flavors"), rps("direct-flavors")),
         "flavors_proxy_over_nginx": _ratio(rps("proxy-flavors"), rps("nginx-flavors")),
         "flavors_nginx_over_direct": _ratio(rps("nginx-flavors"), rps("direct-flavors")),
+        "flavors_proxy_over_forwarder": _ratio(rps("proxy-flavors"), rps("forwarder-flavors")),
+        "forwarder_over_nginx": _ratio(rps("forwarder-flavors"), rps("nginx-flavors")),
         "instances_proxy_over_direct": _ratio(rps("proxy-instances"), rps("direct-servers")),
         "objects_proxy_over_direct": _ratio(rps("proxy-objects"), rps("direct-objects")),
         "create_proxy_over_direct": _ratio(rps("proxy-create"), rps("direct-create")),
@@ -289,6 +291,14 @@ def markdown(document: dict[str, Any]) -> str:
         _ratio_line("nhn-proxy / direct", ratios["flavors_proxy_over_direct"]),
         _ratio_line("nhn-proxy / nginx pass-through", ratios["flavors_proxy_over_nginx"]),
         _ratio_line("nginx pass-through / direct", ratios["flavors_nginx_over_direct"]),
+        _ratio_line(
+            "aiohttp forwarder (no nhn-proxy code) / nginx pass-through",
+            ratios["forwarder_over_nginx"],
+        ),
+        _ratio_line(
+            "nhn-proxy / aiohttp forwarder (what nhn-proxy's own work costs)",
+            ratios["flavors_proxy_over_forwarder"],
+        ),
         _ratio_line(
             "instances (1,000 servers) nhn-proxy / direct", ratios["instances_proxy_over_direct"]
         ),

@@ -1,15 +1,20 @@
-"""The `nhn-proxy` command: serve, emulator, openapi."""
+"""The `nhn-proxy` command: serve (one process, or `--workers N` under a supervisor),
+emulator, openapi."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
 
 from aiohttp import web
 
@@ -18,7 +23,16 @@ from proxy.keys import OPENAPI
 from proxy.logs import setup_logging
 from proxy.openapi import use_examples
 from proxy.plugins import PluginError
-from proxy.server import ProxyRunner
+from proxy.server import (
+    EventLoop,
+    ProxyRunner,
+    StartError,
+    Supervisor,
+    check_port_free,
+    check_workers,
+    choose_event_loop,
+    tune_gc,
+)
 from proxy.settings import Settings, SettingsError, load_settings
 
 logger = logging.getLogger("nhn_proxy")
@@ -35,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="settings file (TOML); default: $NHN_PROXY_CONFIG")
     serve.add_argument("--host", help="address to listen on (default from settings)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8900)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes sharing the port (SO_REUSEPORT; default from settings: 1); "
+        "more than 1 needs tasks.redis_url",
+    )
     serve.add_argument(
         "--emulator",
         action="store_true",
@@ -59,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides.setdefault("server", {})["host"] = args.host
         if getattr(args, "port", None) is not None and args.command == "serve":
             overrides.setdefault("server", {})["port"] = args.port
+        if getattr(args, "workers", None) is not None:
+            overrides.setdefault("server", {})["workers"] = args.workers
         settings = load_settings(args.config, overrides=overrides)
         setup_logging(settings.logging)
         if args.command == "openapi":
@@ -81,36 +104,151 @@ def print_openapi(settings: Settings) -> int:
 
 
 def serve(settings: Settings, *, with_emulator: bool = False) -> int:
-    asyncio.run(_serve(settings, with_emulator=with_emulator))
+    """Run the proxy until SIGTERM/SIGINT: in this process, or as `server.workers` forked
+    processes on one port."""
+    loop = choose_event_loop(settings.server.event_loop)
+    if settings.server.workers > 1:
+        return serve_workers(settings, loop, with_emulator=with_emulator)
+    with asyncio.Runner(loop_factory=loop.factory) as runner:
+        runner.run(_serve(settings, loop, with_emulator=with_emulator))
     return 0
 
 
-async def _serve(settings: Settings, *, with_emulator: bool) -> None:
-    from proxy.app import create_app
-
+async def _serve(settings: Settings, loop: EventLoop, *, with_emulator: bool) -> None:
     runners: list[web.AppRunner] = []
     try:
         if with_emulator:
             emulator_runner, base_url = await _start_emulator(settings, "127.0.0.1", 0)
             runners.append(emulator_runner)
             settings = with_endpoints(settings, emulator_endpoints(base_url))
-        app = create_app(settings)
-        if with_emulator:
-            use_demo_examples(app, settings)
-        runner = ProxyRunner(
-            app,
-            access_log=None,
-            shutdown_timeout=settings.server.shutdown_timeout,
-        )
-        await runner.setup()
-        runners.insert(0, runner)  # the proxy stops first, then its emulator
-        site = web.TCPSite(runner, settings.server.host, settings.server.port)
-        await site.start()
-        print(_banner(settings, _bound_port(site), with_emulator), flush=True)
-        await _wait_for_stop_signal()
+        runner, port = await _start_proxy(settings, demo=with_emulator, runners=runners)
+        print(_banner(settings, port, with_emulator, loop, [os.getpid()]), flush=True)
+        await _stop_signal().wait()
     finally:
         for runner in runners:
             await runner.cleanup()
+
+
+async def _start_proxy(
+    settings: Settings, *, demo: bool, runners: list[web.AppRunner], reuse_port: bool = False
+) -> tuple[web.AppRunner, int]:
+    """Build the app and listen; the runner goes first in `runners` (it stops before the
+    others). Returns it and the bound port."""
+    from proxy.app import create_app
+
+    app = create_app(settings)
+    if demo:
+        use_demo_examples(app, settings)
+    runner = ProxyRunner(app, access_log=None, shutdown_timeout=settings.server.shutdown_timeout)
+    await runner.setup()
+    tune_gc()
+    runners.insert(0, runner)
+    site = web.TCPSite(
+        runner, settings.server.host, settings.server.port, reuse_port=reuse_port or None
+    )
+    await site.start()
+    return runner, _bound_port(site)
+
+
+# -- several workers -------------------------------------------------------------------------
+
+STOP_MARGIN = 5.0  # seconds a worker may take past server.shutdown_timeout before it is killed
+
+
+def serve_workers(settings: Settings, loop: EventLoop, *, with_emulator: bool) -> int:
+    """`server.workers` processes on one port under a supervisor (this process). With
+    `--emulator`, one emulator process serves them all: each worker having its own would
+    mean as many clouds."""
+    check_workers(settings)
+    check_port_free(settings.server.host, settings.server.port)
+    stop_timeout = settings.server.shutdown_timeout + STOP_MARGIN
+    with Supervisor(stop_timeout=stop_timeout) as supervisor:
+        try:
+            if with_emulator:
+                base_url = supervisor.start_helper(
+                    "the embedded emulator", functools.partial(_emulator_process, settings, loop)
+                )
+                if base_url is None:  # stopped while it started
+                    return 0
+                settings = with_endpoints(settings, emulator_endpoints(base_url))
+
+            def announce(pids: list[int]) -> None:
+                port = settings.server.port
+                print(_banner(settings, port, with_emulator, loop, pids), flush=True)
+
+            worker = functools.partial(_worker_process, settings, loop, with_emulator)
+            return supervisor.run(settings.server.workers, worker, announce)
+        except StartError as exc:
+            print(f"nhn-proxy: {exc}", file=sys.stderr, flush=True)
+            return exc.code
+
+
+def _worker_process(
+    settings: Settings, loop: EventLoop, demo: bool, index: int, channel: Connection
+) -> int:
+    """One worker (a forked child): the same server as `--workers 1`, on a SO_REUSEPORT
+    socket, its log lines tagged with its number and pid."""
+    setup_logging(settings.logging)
+    tag_log_lines(worker=index, pid=os.getpid())
+    try:
+        with asyncio.Runner(loop_factory=loop.factory) as runner:
+            runner.run(_serve_worker(settings, demo=demo, channel=channel))
+    except (SettingsError, PluginError) as exc:
+        channel.send(("error", 2, str(exc)))
+        return 2
+    return 0
+
+
+async def _serve_worker(settings: Settings, *, demo: bool, channel: Connection) -> None:
+    stop = _stop_signal((signal.SIGTERM,))  # before "ready": a stop then is graceful too
+    runners: list[web.AppRunner] = []
+    try:
+        await _start_proxy(settings, demo=demo, runners=runners, reuse_port=True)
+        channel.send(("ready", None))
+        await stop.wait()
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+
+
+def _emulator_process(settings: Settings, loop: EventLoop, channel: Connection) -> int:
+    """The one emulator of all workers (a forked child) on a free loopback port."""
+    setup_logging(settings.logging)
+    tag_log_lines(process="emulator", pid=os.getpid())
+
+    async def run() -> None:
+        stop = _stop_signal((signal.SIGTERM,))
+        runner, base_url = await _start_emulator(settings, "127.0.0.1", 0)
+        try:
+            channel.send(("ready", base_url))
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    with asyncio.Runner(loop_factory=loop.factory) as runner:
+        runner.run(run())
+    return 0
+
+
+class _ProcessFields(logging.Filter):
+    """Adds fixed fields (a worker's number and pid) to every record of this process, so
+    the lines several workers write to one stderr can be told apart."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        super().__init__()
+        self.fields = fields
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.fields = {**(getattr(record, "fields", None) or {}), **self.fields}
+        return True
+
+
+def tag_log_lines(**fields: Any) -> None:
+    """Every line this process logs from now on carries `fields` (text: `key=value` at the
+    end; JSON: keys of the object). Call after `setup_logging`."""
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "nhn_proxy", False):
+            handler.addFilter(_ProcessFields(fields))
 
 
 def with_endpoints(settings: Settings, endpoints: dict[str, str]) -> Settings:
@@ -177,21 +315,31 @@ def _bound_port(site: web.TCPSite) -> int:
     return server.sockets[0].getsockname()[1]
 
 
-async def _wait_for_stop_signal() -> None:
+def _stop_signal(
+    signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
+) -> asyncio.Event:
+    """An event the running loop sets on any of `signals`."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in signals:
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop
 
 
-def _banner(settings: Settings, port: int, with_emulator: bool) -> str:
+def _banner(
+    settings: Settings, port: int, with_emulator: bool, loop: EventLoop, pids: list[int]
+) -> str:
     host = settings.server.host
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if len(pids) == 1:
+        processes = f"1 (pid {pids[0]})"
+    else:
+        processes = f"{len(pids)} workers (pids {', '.join(map(str, pids))}) on one port"
     lines = [
         f"nhn-cloud-proxy {__version__} listening on http://{shown}:{port}/api/nhn",
         f"  Swagger UI:   http://{shown}:{port}/swagger/",
         f"  OpenAPI JSON: http://{shown}:{port}/api/docs/openapi.json",
+        f"  Processes:    {processes}, event loop: {loop.name}",
     ]
     if with_emulator:
         from emulator import (
@@ -216,11 +364,13 @@ def _banner(settings: Settings, port: int, with_emulator: bool) -> str:
 
 
 def run_emulator(settings: Settings, host: str, port: int) -> int:
-    asyncio.run(_run_emulator(settings, host, port))
+    loop = choose_event_loop(settings.server.event_loop)
+    with asyncio.Runner(loop_factory=loop.factory) as runner:
+        runner.run(_run_emulator(settings, host, port, loop))
     return 0
 
 
-async def _run_emulator(settings: Settings, host: str, port: int) -> None:
+async def _run_emulator(settings: Settings, host: str, port: int, loop: EventLoop) -> None:
     runner, base_url = await _start_emulator(settings, host, port)
     try:
         shown = base_url.replace("0.0.0.0", "127.0.0.1")
@@ -228,11 +378,11 @@ async def _run_emulator(settings: Settings, host: str, port: int) -> None:
             f'{service} = "{template}"' for service, template in emulator_endpoints(shown).items()
         )
         print(
-            f"NHN Cloud emulator listening on {base_url}\n"
+            f"NHN Cloud emulator listening on {base_url} (event loop: {loop.name})\n"
             f"Paste into your settings file:\n\n[upstream.endpoints]\n{block}\n",
             flush=True,
         )
-        await _wait_for_stop_signal()
+        await _stop_signal().wait()
     finally:
         await runner.cleanup()
 

@@ -30,6 +30,7 @@ SERVICES = (
 )
 _REGION = re.compile(r"[a-z]{2}[0-9]{1,2}")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
 
 class SettingsError(Exception):
@@ -42,6 +43,8 @@ class ServerSettings:
     port: int
     max_body_size: int
     shutdown_timeout: float
+    workers: int = 1
+    event_loop: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class UpstreamSettings:
     retry_backoff_max: float = 1.0
     breaker_failures: int = 5
     breaker_open_seconds: float = 10.0
+    read_budget: int = 33554432
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,12 +251,17 @@ def build_settings(values: Mapping[str, Any]) -> Settings:
     log_format = values["logging"]["format"]
     if log_format not in ("text", "json"):
         raise SettingsError('logging.format must be "text" or "json"')
+    event_loop = server["event_loop"]
+    if event_loop not in EVENT_LOOPS:
+        raise SettingsError('server.event_loop must be "auto", "uvloop" or "asyncio"')
     return Settings(
         server=ServerSettings(
             host=_string(server["host"], "server.host"),
             port=_number(server["port"], "server.port", int, 0, 65535),
             max_body_size=_number(server["max_body_size"], "server.max_body_size", int, 1),
             shutdown_timeout=_number(server["shutdown_timeout"], "server.shutdown_timeout", float),
+            workers=_number(server["workers"], "server.workers", int, 1),
+            event_loop=event_loop,
         ),
         cors=CorsSettings(
             allow_origins=origins,
@@ -270,6 +279,7 @@ def build_settings(values: Mapping[str, Any]) -> Settings:
             ),
             max_pages=_number(upstream["max_pages"], "upstream.max_pages", int, 1),
             max_body_size=_number(upstream["max_body_size"], "upstream.max_body_size", int, 1),
+            read_budget=_number(upstream["read_budget"], "upstream.read_budget", int, 1),
             endpoints=endpoints,
             retries=_number(upstream["retries"], "upstream.retries", int, 0, 10),
             retry_backoff=_number(upstream["retry_backoff"], "upstream.retry_backoff", float),

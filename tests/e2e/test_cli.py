@@ -4,9 +4,11 @@ demo) and `emulator` (which prints the settings block pointing a proxy at it).""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 import tomllib
@@ -119,6 +121,9 @@ async def test_serve_with_the_embedded_emulator(tmp_path: Path, session) -> None
         assert f"{url}/api/nhn" in banner
         assert DEMO_USERNAME in banner and DEMO_PASSWORD in banner
         assert DEMO_TENANT_ID in banner and DEMO_STORAGE_TENANT_ID in banner
+        # one process (no supervisor), on uvloop when it is installed (server.event_loop auto)
+        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+        assert f"Processes:    1 (pid {child.process.pid}), event loop: {loop}" in banner
 
         body = {"tenant_id": DEMO_TENANT_ID, "username": DEMO_USERNAME, "password": DEMO_PASSWORD}
         async with session.post(f"{url}/api/nhn/token/", json=body) as response:
@@ -182,9 +187,13 @@ async def test_serve_with_the_embedded_emulator(tmp_path: Path, session) -> None
 
 async def test_emulator_prints_the_endpoints_block(tmp_path: Path, session) -> None:
     port = free_port()
-    child = await start(tmp_path, "emulator", "--port", str(port), env=clean_environment())
+    env = clean_environment(NHN_PROXY_SERVER_EVENT_LOOP="asyncio")  # the emulator honours it
+    child = await start(tmp_path, "emulator", "--port", str(port), env=env)
     try:
         lines = await child.read_until(lambda line: line.startswith("block_storage = "))
+        assert lines[0] == (
+            f"NHN Cloud emulator listening on http://127.0.0.1:{port} (event loop: asyncio)"
+        )
         start_at = lines.index("[upstream.endpoints]")
         block = lines[start_at + 1 :]
         assert len(block) == len(SERVICES)
@@ -217,3 +226,16 @@ async def test_emulator_prints_the_endpoints_block(tmp_path: Path, session) -> N
     finally:
         code = await child.stop()
     assert code == 0, child.describe()
+
+
+def test_serve_help_names_the_workers_option() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "proxy", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=clean_environment(),
+        timeout=30,
+    )
+    assert done.returncode == 0
+    assert "--workers N" in done.stdout and "tasks.redis_url" in done.stdout

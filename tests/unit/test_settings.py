@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import socket
+import sys
+
 import pytest
 
+from proxy.server import check_port_free, check_workers, choose_event_loop
 from proxy.settings import SettingsError, load_settings
 
 
@@ -92,3 +98,131 @@ def test_missing_file_and_bad_env_value():
         load_settings("/nonexistent/proxy.toml", environ={})
     with pytest.raises(SettingsError, match="NHN_PROXY_SERVER_PORT"):
         load_settings(environ={"NHN_PROXY_SERVER_PORT": "eighty"})
+
+
+def test_workers_and_event_loop_defaults_file_and_environment(tmp_path):
+    defaults = load_settings(environ={})
+    assert defaults.server.workers == 1 and defaults.server.event_loop == "auto"
+    path = tmp_path / "proxy.toml"
+    path.write_text('[server]\nworkers = 3\nevent_loop = "asyncio"\n')
+    from_file = load_settings(path, environ={})
+    assert from_file.server.workers == 3 and from_file.server.event_loop == "asyncio"
+    from_env = load_settings(
+        path, environ={"NHN_PROXY_SERVER_WORKERS": "4", "NHN_PROXY_SERVER_EVENT_LOOP": "uvloop"}
+    )
+    assert from_env.server.workers == 4 and from_env.server.event_loop == "uvloop"
+    # --workers N reaches the settings as an override and wins over both
+    overridden = load_settings(
+        path, environ={"NHN_PROXY_SERVER_WORKERS": "4"}, overrides={"server": {"workers": 2}}
+    )
+    assert overridden.server.workers == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[server]\nworkers = 0\n", "server.workers=0 is out of range"),
+        ("[server]\nworkers = -2\n", "server.workers=-2 is out of range"),
+        ("[server]\nworkers = 1.5\n", "server.workers must be a whole number"),
+        ('[server]\nworkers = "2"\n', "server.workers must be a number"),
+        ("[server]\nworkers = true\n", "server.workers must be a number"),
+        ('[server]\nevent_loop = "tokio"\n', 'server.event_loop must be "auto", "uvloop"'),
+        ("[server]\nevent_loop = 1\n", "server.event_loop must be"),
+    ],
+)
+def test_bad_workers_or_event_loop_fail_with_one_clear_line(tmp_path, content, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(path, environ={})
+
+
+def test_bad_workers_from_the_environment():
+    with pytest.raises(SettingsError, match="NHN_PROXY_SERVER_WORKERS"):
+        load_settings(environ={"NHN_PROXY_SERVER_WORKERS": "two"})
+    with pytest.raises(SettingsError, match=re.escape("server.workers=0 is out of range")):
+        load_settings(environ={"NHN_PROXY_SERVER_WORKERS": "0"})
+
+
+# -- the event loop chosen from server.event_loop ------------------------------------------
+
+
+def _uvloop_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # `import uvloop` raises ImportError
+
+
+def test_auto_takes_uvloop_when_it_is_installed():
+    pytest.importorskip("uvloop")
+    loop = choose_event_loop("auto")
+    assert loop.name == "uvloop"
+    created = loop.factory()
+    try:
+        assert type(created).__module__.startswith("uvloop")
+    finally:
+        created.close()
+
+
+def test_auto_falls_back_to_asyncio_without_uvloop(monkeypatch):
+    _uvloop_missing(monkeypatch)
+    loop = choose_event_loop("auto")
+    assert loop == ("asyncio", asyncio.new_event_loop)
+
+
+def test_uvloop_asked_for_but_missing_is_a_settings_error(monkeypatch):
+    _uvloop_missing(monkeypatch)
+    with pytest.raises(SettingsError) as excinfo:
+        choose_event_loop("uvloop")
+    assert str(excinfo.value) == (
+        "server.event_loop = uvloop, but uvloop is not installed: "
+        "pip install 'nhn-cloud-proxy[fast]'"
+    )
+
+
+def test_asyncio_is_the_standard_loop_even_with_uvloop_installed():
+    loop = choose_event_loop("asyncio")
+    assert loop == ("asyncio", asyncio.new_event_loop)
+
+
+# -- what several workers need ---------------------------------------------------------------
+
+
+def test_one_worker_needs_nothing_more():
+    check_workers(load_settings(environ={}))  # no Redis, any port: today's single process
+
+
+def test_several_workers_need_a_shared_task_store():
+    settings = load_settings(environ={}, overrides={"server": {"workers": 2}})
+    with pytest.raises(SettingsError) as excinfo:
+        check_workers(settings)
+    message = str(excinfo.value)
+    assert message.startswith("server.workers = 2 (--workers) needs tasks.redis_url")
+    assert "redis://" in message and "\n" not in message
+    shared = {"server": {"workers": 2}, "tasks": {"redis_url": "redis://127.0.0.1:6379/0"}}
+    check_workers(load_settings(environ={}, overrides=shared))
+
+
+def test_several_workers_need_reuse_port_and_fork(monkeypatch):
+    import proxy.server
+
+    monkeypatch.setattr(proxy.server, "workers_possible", lambda: False)
+    values = {"server": {"workers": 2}, "tasks": {"redis_url": "redis://r:6379/0"}}
+    with pytest.raises(SettingsError, match="needs SO_REUSEPORT and fork"):
+        check_workers(load_settings(environ={}, overrides=values))
+
+
+def test_several_workers_need_a_fixed_port():
+    values = {"server": {"workers": 2, "port": 0}, "tasks": {"redis_url": "redis://r:6379/0"}}
+    with pytest.raises(SettingsError, match=re.escape("needs a fixed server.port")):
+        check_workers(load_settings(environ={}, overrides=values))
+
+
+def test_a_port_someone_listens_on_is_refused_and_a_free_one_is_not():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(
+            SettingsError, match=re.escape(f"server.port {port} on 127.0.0.1 is already")
+        ):
+            check_port_free("127.0.0.1", port)
+    check_port_free("127.0.0.1", port)  # closed again: free
