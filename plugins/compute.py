@@ -61,8 +61,7 @@ from marshmallow import INCLUDE, Schema, fields, validate
 from proxy import hookimpl
 from proxy.context import Header
 from proxy.errors import BadRequest, UpstreamHTTPError
-from proxy.paging import collect_pages_as_json
-from proxy.routing import RESOURCE_ID, Call, Route, no_content, reply, reply_listing
+from proxy.routing import RESOURCE_ID, Call, Route, no_content, reply, reply_json
 from proxy.settings import Settings
 from proxy.tasks.watch import Poll, PollState, Watcher
 from proxy.translation import list_of, native_answer, pick
@@ -504,8 +503,7 @@ async def list_images(call: Call) -> web.StreamResponse:
         )
         return images_page_from_native(answer.json_object())
 
-    images = await collect_pages_as_json(fetch, call.settings.upstream.max_pages, service="image")
-    return reply_listing("images", images)
+    return reply_json(await call.listing("images", fetch, service="image"))
 
 
 async def list_servers(call: Call) -> web.StreamResponse:
@@ -523,10 +521,7 @@ async def list_servers(call: Call) -> web.StreamResponse:
         )
         return servers_page_from_native(answer.json_object())
 
-    servers = await collect_pages_as_json(
-        fetch, call.settings.upstream.max_pages, service="compute"
-    )
-    return reply_listing("servers", servers)
+    return reply_json(await call.listing("servers", fetch, service="compute"))
 
 
 async def read_server(call: Call, server_id: str) -> dict[str, Any]:

@@ -35,8 +35,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from proxy import hookimpl
 from proxy.context import Header
 from proxy.errors import BadRequest
-from proxy.paging import collect_pages_as_json
-from proxy.routing import Call, PathParam, Route, no_content, reply, reply_listing
+from proxy.routing import Call, PathParam, Route, no_content, reply, reply_json
 from proxy.settings import Settings
 from proxy.translation import native_answer
 from proxy.upstream import UpstreamResponse
@@ -178,8 +177,8 @@ def _listing_body(answer: UpstreamResponse) -> Any:
     return answer.json()
 
 
-async def _all_names(call: Call, template: str, path: dict[str, str]) -> bytes:
-    """Every name of a listing, as the bytes of a JSON array."""
+async def _all_names(call: Call, key: str, template: str, path: dict[str, str]) -> bytes:
+    """`{key: [every name of the listing]}`, written."""
     limit = PAGE_SIZE
 
     async def fetch(marker: str | None) -> tuple[list[str], str | None]:
@@ -193,7 +192,7 @@ async def _all_names(call: Call, template: str, path: dict[str, str]) -> bytes:
         )
         return listing_from_native(_listing_body(answer), limit)
 
-    return await collect_pages_as_json(fetch, call.settings.upstream.max_pages, service=SERVICE)
+    return await call.listing(key, fetch, service=SERVICE)
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -205,8 +204,7 @@ def _account(call: Call) -> dict[str, str]:
 
 
 async def list_containers(call: Call) -> web.StreamResponse:
-    names = await _all_names(call, "/v1/{account}", _account(call))
-    return reply_listing("containers", names)
+    return reply_json(await _all_names(call, "containers", "/v1/{account}", _account(call)))
 
 
 async def create_container(call: Call) -> web.StreamResponse:
@@ -225,8 +223,7 @@ async def create_container(call: Call) -> web.StreamResponse:
 
 async def list_objects(call: Call) -> web.StreamResponse:
     path = {**_account(call), "container": call.params["container_name"]}
-    names = await _all_names(call, "/v1/{account}/{container}", path)
-    return reply_listing("objects", names)
+    return reply_json(await _all_names(call, "objects", "/v1/{account}/{container}", path))
 
 
 async def delete_container(call: Call) -> web.StreamResponse:

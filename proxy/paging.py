@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
 
 from proxy import jsonio
 from proxy.errors import UpstreamBadResponse
@@ -25,20 +27,35 @@ async def collect_pages(fetch: PageFetcher[T], max_pages: int, *, service: str) 
     return items
 
 
-async def collect_pages_as_json(fetch: PageFetcher[T], max_pages: int, *, service: str) -> bytes:
-    """The same items as `collect_pages`, as the bytes of one JSON array.
+async def collect_listing(
+    key: str,
+    fetch: PageFetcher[T],
+    max_pages: int,
+    *,
+    service: str,
+    slot: AbstractAsyncContextManager[Any] | None = None,
+) -> bytes:
+    """The JSON document `{key: [every item of every page]}`, written page by page.
 
     Each page is written out as soon as it is translated, so while the next page is awaited
     it is held as one compact bytes object — not as thousands of small Python objects,
     which would also pin the memory of the whole parsed native page they were cut from.
-    With many large listings in flight this is what keeps the proxy's memory flat.
+    The document is then assembled in one allocation. `slot` (`Upstream.listing_slot()`)
+    is held the whole time, so only so many listings are collected at once.
     """
-    parts: list[bytes] = []
-    async for page in _pages(fetch, max_pages, service=service):
-        if page:
-            parts.append(jsonio.dumps(page)[1:-1])  # the items, without the brackets
-        del page  # not kept alive while the next page is awaited
-    return b"[" + b",".join(parts) + b"]"
+    pages: list[bytes] = []
+    async with slot or contextlib.nullcontext():
+        async for page in _pages(fetch, max_pages, service=service):
+            if page:
+                pages.append(jsonio.dumps(page))
+            del page  # not kept alive while the next page is awaited
+    pieces: list[bytes | memoryview] = [b"{", jsonio.dumps(key), b":["]
+    for index, written in enumerate(pages):
+        if index:
+            pieces.append(b",")
+        pieces.append(memoryview(written)[1:-1])  # the items, without the brackets
+    pieces.append(b"]}")
+    return b"".join(pieces)
 
 
 async def _pages(fetch: PageFetcher[T], max_pages: int, *, service: str) -> AsyncIterator[list[T]]:

@@ -29,6 +29,7 @@ from proxy.context import HEADER_ORDER, Header, NhnContext, read_context
 from proxy.errors import BadRequest, ValidationFailed
 from proxy.keys import REQUEST_ID, SETTINGS, TASK_MANAGER, UPSTREAM
 from proxy.logs import register_secret
+from proxy.paging import PageFetcher, collect_listing
 from proxy.settings import Settings
 from proxy.upstream import Upstream
 
@@ -119,6 +120,18 @@ class Call:
     upstream: Upstream
     settings: Settings
 
+    async def listing(self, key: str, fetch: PageFetcher[Any], *, service: str) -> bytes:
+        """`{key: [...]}` of every page `fetch` reads, written page by page within the
+        proxy's bounds (`upstream.max_pages`, `upstream.listing_concurrency`); answer it
+        with `reply_json`."""
+        return await collect_listing(
+            key,
+            fetch,
+            self.settings.upstream.max_pages,
+            service=service,
+            slot=self.upstream.listing_slot(),
+        )
+
 
 def reply(
     payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
@@ -132,13 +145,9 @@ def reply(
     )
 
 
-def reply_listing(key: str, items: bytes, status: int = 200) -> web.Response:
-    """`{key: [...]}` around a JSON array already written (`collect_pages_as_json`)."""
-    return web.Response(
-        body=b"{" + jsonio.dumps(key) + b":" + items + b"}",
-        status=status,
-        content_type="application/json",
-    )
+def reply_json(body: bytes, status: int = 200) -> web.Response:
+    """A JSON answer already written, e.g. by `proxy.paging.collect_listing`."""
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 def no_content() -> web.Response:

@@ -74,6 +74,7 @@ class UpstreamSettings:
     breaker_failures: int = 5
     breaker_open_seconds: float = 10.0
     read_budget: int = 33554432
+    listing_concurrency: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +281,9 @@ def build_settings(values: Mapping[str, Any]) -> Settings:
             max_pages=_number(upstream["max_pages"], "upstream.max_pages", int, 1),
             max_body_size=_number(upstream["max_body_size"], "upstream.max_body_size", int, 1),
             read_budget=_number(upstream["read_budget"], "upstream.read_budget", int, 1),
+            listing_concurrency=_number(
+                upstream["listing_concurrency"], "upstream.listing_concurrency", int, 1
+            ),
             endpoints=endpoints,
             retries=_number(upstream["retries"], "upstream.retries", int, 0, 10),
             retry_backoff=_number(upstream["retry_backoff"], "upstream.retry_backoff", float),

@@ -11,6 +11,7 @@ Every failure comes out as one of the `UpstreamError` classes of `proxy.errors`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -132,6 +133,7 @@ class Upstream:
         self._session: aiohttp.ClientSession | None = None
         self._breakers: dict[tuple[str, str | None], CircuitBreaker] = {}
         self._read_budget = ByteBudget(settings.read_budget)
+        self._listings = asyncio.Semaphore(settings.listing_concurrency)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -165,6 +167,27 @@ class Upstream:
         await self.start()
         yield
         await self.close()
+
+    @contextlib.asynccontextmanager
+    async def listing_slot(self) -> AsyncIterator[None]:
+        """One of `upstream.listing_concurrency` places for collecting a paginated listing.
+
+        A listing holds its pages, already written, until the last one arrives (megabytes
+        for 10,000 objects); bounding how many are collected at once bounds that memory.
+        The CPU is the limit on large listings anyway, so throughput does not suffer; a
+        caller that waits longer than `upstream.timeout` gets a 503.
+        """
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                await self._listings.acquire()
+        except TimeoutError:
+            raise UpstreamUnavailable(
+                "too many large listings are being collected; try again shortly"
+            ) from None
+        try:
+            yield
+        finally:
+            self._listings.release()
 
     @property
     def ready(self) -> bool:

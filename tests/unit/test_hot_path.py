@@ -15,11 +15,11 @@ from aiohttp import web
 
 from proxy import jsonio
 from proxy.context import NhnContext
-from proxy.errors import UpstreamBadResponse
+from proxy.errors import UpstreamBadResponse, UpstreamUnavailable
 from proxy.middlewares import new_request_id
-from proxy.paging import collect_pages, collect_pages_as_json
+from proxy.paging import collect_listing, collect_pages
 from proxy.resilience import ByteBudget
-from proxy.routing import reply_listing
+from proxy.routing import reply_json
 from proxy.settings import load_settings
 from proxy.upstream import SMALL_BODY, Upstream
 
@@ -49,9 +49,9 @@ def test_loads_raises_value_error_for_what_is_not_json(text):
         jsonio.loads(text)
 
 
-def test_reply_listing_wraps_an_array_already_written():
-    response = reply_listing("objects", b'["a","b"]')
-    assert response.content_type == "application/json"
+def test_reply_json_answers_a_document_already_written():
+    response = reply_json(b'{"objects":["a","b"]}', status=201)
+    assert response.status == 201 and response.content_type == "application/json"
     assert json.loads(response.body) == {"objects": ["a", "b"]}
 
 
@@ -74,15 +74,17 @@ def pages(*contents):
 async def test_listing_as_json_has_every_item_in_order_like_collect_pages():
     contents = ([{"id": 1}, {"id": 2}], [], [{"id": 3, "name": "é"}])
     fetch, calls = pages(*contents)
-    written = await collect_pages_as_json(fetch, 10, service="compute")
+    written = await collect_listing("servers", fetch, 10, service="compute")
     assert calls == [None, "1", "2"]
     fetch, _ = pages(*contents)
-    assert json.loads(written) == await collect_pages(fetch, 10, service="compute")
+    assert json.loads(written) == {"servers": await collect_pages(fetch, 10, service="compute")}
 
 
 async def test_listing_as_json_of_nothing_is_an_empty_array():
-    fetch, _ = pages([])
-    assert await collect_pages_as_json(fetch, 10, service="compute") == b"[]"
+    for contents in ([[]], [[], []]):
+        fetch, _ = pages(*contents)
+        written = await collect_listing("objects", fetch, 10, service="storage")
+        assert written == b'{"objects":[]}'
 
 
 async def test_listing_as_json_is_bounded_by_max_pages():
@@ -90,7 +92,7 @@ async def test_listing_as_json_is_bounded_by_max_pages():
         return [{"id": marker}], f"{marker or ''}x"
 
     with pytest.raises(UpstreamBadResponse):
-        await collect_pages_as_json(endless, 3, service="compute")
+        await collect_listing("images", endless, 3, service="compute")
 
 
 class Item(dict):
@@ -110,11 +112,8 @@ async def test_a_page_is_not_kept_alive_while_the_next_one_is_fetched():
         assert not alive, "the items of page 1 are still referenced during the next fetch"
         return [], None
 
-    assert json.loads(await collect_pages_as_json(fetch, 5, service="compute")) == [
-        {"id": 0},
-        {"id": 1},
-        {"id": 2},
-    ]
+    written = await collect_listing("servers", fetch, 5, service="compute")
+    assert json.loads(written) == {"servers": [{"id": 0}, {"id": 1}, {"id": 2}]}
 
 
 # ----------------------------------------------------------------------------- budget
@@ -278,3 +277,43 @@ def test_a_forked_worker_does_not_repeat_its_parents_request_ids():
     parent_id = new_request_id()
     assert len(child_id) == 32
     assert child_id[:16] != parent_id[:16]
+
+
+# ---------------------------------------------------------------------- listing slots
+
+
+async def test_listings_are_collected_at_most_listing_concurrency_at_once(upstream):
+    client = await upstream(listing_concurrency=2)
+    running = peak = 0
+    release = asyncio.Event()
+
+    async def fetch(marker):
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await release.wait()
+        running -= 1
+        return [{"id": 1}], None
+
+    listings = [
+        asyncio.create_task(
+            collect_listing("servers", fetch, 5, service="compute", slot=client.listing_slot())
+        )
+        for _ in range(5)
+    ]
+    await asyncio.sleep(0.05)
+    assert running == 2  # the other three wait for a slot
+    release.set()
+    for written in await asyncio.gather(*listings):
+        assert json.loads(written) == {"servers": [{"id": 1}]}
+    assert peak == 2
+
+
+async def test_a_listing_that_waits_too_long_for_a_slot_is_503(upstream):
+    client = await upstream(listing_concurrency=1, timeout=0.1)
+    async with client.listing_slot():
+        with pytest.raises(UpstreamUnavailable, match="too many large listings"):
+            async with client.listing_slot():
+                pass
+    async with client.listing_slot():  # freed again, also after the refusal
+        pass

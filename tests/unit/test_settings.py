@@ -28,6 +28,8 @@ def test_defaults_match_the_documented_contract():
     )
     assert settings.tasks.redis_url == ""
     assert settings.logging.level == "INFO" and settings.logging.format == "text"
+    assert settings.upstream.read_budget == 32 * 1024 * 1024
+    assert settings.upstream.listing_concurrency == 8
 
 
 def test_file_overrides_only_the_keys_it_names(tmp_path):
@@ -82,6 +84,8 @@ def test_plugin_sections_are_kept_for_third_party_plugins(tmp_path):
         ("[regions]\nallowed = []\n", "at least one region"),
         ('[cors]\nallow_origins = ["localhost:3000"]\n', "not an origin"),
         ('[logging]\nlevel = "LOUD"\n', "logging.level"),
+        ("[upstream]\nread_budget = 0\n", "upstream.read_budget"),
+        ("[upstream]\nlisting_concurrency = 0\n", "upstream.listing_concurrency"),
     ],
 )
 def test_bad_settings_fail_with_one_clear_line(tmp_path, content, message):
