@@ -210,6 +210,9 @@ def _table(document: dict[str, Any]) -> list[str]:
                 f"rate-limited: {record['delay_ms']} ms pause per connection, "
                 f"{record.get('fraction_of_proxy_max', 0):.0%} of the proxy's max"
             )
+        if record.get("runs_rps"):
+            runs = ", ".join(_num(value, 0) for value in record["runs_rps"])
+            notes.append(f"median of {len(record['runs_rps'])} runs ({runs} req/s)")
         if record.get("reason"):
             notes.append(record["reason"])
         lines.append(
@@ -260,7 +263,10 @@ def markdown(document: dict[str, Any]) -> str:
         "",
         f"- {settings['duration_s']} s per scenario, {settings['connections']} connections "
         f"(1 thread of wrk per load core), {settings['warmup_s']} s warm-up before each "
-        "nhn-proxy scenario on a fresh proxy process.",
+        "nhn-proxy scenario on a fresh proxy process. The max-throughput `flavors` rows "
+        f"(direct, nginx, forwarder, nhn-proxy with 1 and 2 workers) are run "
+        f"{settings.get('repeats', 1)} times each and the run of median req/s is kept: this "
+        "machine's speed drifts by tens of percent from one minute to the next.",
         f"- Pinning with `taskset`: {settings['pinning']}.",
         "- Upstream: canned native answers ("
         + ", ".join(f"{name} {size:,} B" for name, size in settings["canned_sizes_bytes"].items())
