@@ -715,6 +715,7 @@ def run_all(bench: Bench, canned: fx.Canned) -> dict[str, Any]:
         f"GET {fx.FLAVORS_PATH}",
         "aiohttp forwarder",
     )
+    forwarder: Server | None = None
     try:
         port = free_port()
         command = [
@@ -735,7 +736,7 @@ def run_all(bench: Bench, canned: fx.Canned) -> dict[str, Any]:
             native_checks["flavors"],
             repeats=plan.repeats,
         )
-        procs.stop(process)
+        # kept (idle) for its half-rate latency run next to nhn-proxy's, in section 5
 
     # 3. nhn-proxy, one worker, translated routes (a fresh process for each route)
     group = "3. nhn-proxy, 1 worker"
@@ -763,8 +764,11 @@ def run_all(bench: Bench, canned: fx.Canned) -> dict[str, Any]:
         )  # fmt: skip
         if key == "flavors":
             half_rate_pair(
-                bench, results, proxy, up, request, native["flavors"], public_checks, upstream_name
-            )
+                bench, results, proxy, up, request, native["flavors"], public_checks,
+                upstream_name, forwarder,
+            )  # fmt: skip
+            if forwarder is not None:
+                procs.stop(forwarder.process)
         if key in ("instances", "objects"):
             group6 = "6. unloaded latency, 1 connection"
             scenario = Scenario(
@@ -859,9 +863,11 @@ def half_rate_pair(
     native_request: Request,
     public_checks: dict[str, Check],
     up_name: str,
+    forwarder: Server | None = None,
 ) -> None:
-    """Latency of nhn-proxy and of the upstream alone at about half of the proxy's maximum
-    throughput (wrk has no rate limit: a fixed pause per connection sets the rate)."""
+    """Latency of nhn-proxy, of the upstream alone and of the bare aiohttp forwarder at about
+    half of the proxy's maximum throughput (wrk has no rate limit: a random pause per
+    connection sets the rate)."""
     max_record = results.get("proxy-flavors", {})
     group = "5. latency at about half of the proxy's max throughput"
     pairs = (
@@ -870,6 +876,12 @@ def half_rate_pair(
         ("half-direct-flavors", "direct: flavors/detail", up, up.pid, native_request,
          expect(200, lambda doc: f"{len(doc['flavors'])} flavors"), up_name),
     )  # fmt: skip
+    if forwarder is not None:
+        pairs += (
+            ("half-forwarder-flavors", "aiohttp forwarder (no nhn-proxy code): flavors/detail",
+             forwarder, forwarder.pid, native_request,
+             expect(200, lambda doc: f"{len(doc['flavors'])} flavors"), "aiohttp forwarder"),
+        )  # fmt: skip
     for scenario_id, title, server, pid, req, check, measured in pairs:
         scenario = Scenario(scenario_id, group, title, f"{req.method} {req.path}", measured)
         if max_record.get("status") != "ok" or not max_record.get("rps"):

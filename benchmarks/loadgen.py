@@ -3,9 +3,12 @@ bundled aiohttp load generator with the same interface (`python -m benchmarks.lo
 --spec FILE`). Both print one `BENCH_JSON {...}` line that `parse_output` reads.
 
 A rate below the maximum is offered with wrk's `delay()` hook: each of C connections
-waits `delay_ms` after each answer before it sends the next request, so the offered rate is
-about C / (delay + latency). Latency is measured from sending to the answer; the pause is
-not counted.
+waits a random pause of mean `delay_ms` after each answer before it sends the next request,
+so the offered rate is about C / (delay + latency). The pause is exponentially distributed:
+with a fixed pause the connections stay in lockstep and their requests arrive in bursts of
+C, which measures queueing behind the burst rather than the service; random pauses make the
+arrivals close to a Poisson stream, the usual model of independent clients. Latency is
+measured from sending to the answer; the pause is not counted.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -98,7 +102,13 @@ def wrk_script(load: Load) -> str:
         lines.append("  return requests_[turn_]")
         lines.append("end")
     if load.delay_ms > 0:
-        lines.append(f"function delay() return {int(load.delay_ms)} end")
+        mean = float(load.delay_ms)
+        lines += [
+            "math.randomseed(os.time())",
+            "function delay()",
+            f"  return math.floor(-math.log(1 - math.random()) * {mean} + 0.5)",
+            "end",
+        ]
     return "\n".join(lines) + "\n" + _DONE
 
 
@@ -195,7 +205,7 @@ async def run_aiohttp(load: Load) -> dict[str, Any]:
                 errors["read"] += 1
             latencies.append(time.perf_counter() - sent)
             if load.delay_ms:
-                await asyncio.sleep(load.delay_ms / 1000)
+                await asyncio.sleep(random.expovariate(1000 / load.delay_ms))
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         await asyncio.gather(*(client(number, session) for number in range(load.connections)))

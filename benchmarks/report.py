@@ -66,6 +66,7 @@ def derive(document: dict[str, Any]) -> dict[str, Any]:
     }
     added_latency = {
         "flavors_at_half_rate": added("half-proxy-flavors", "half-direct-flavors"),
+        "forwarder_at_half_rate": added("half-forwarder-flavors", "half-direct-flavors"),
         "instances_unloaded": added("unloaded-proxy-instances", "unloaded-direct-servers"),
         "objects_unloaded": added("unloaded-proxy-objects", "unloaded-direct-objects"),
     }
@@ -207,7 +208,7 @@ def _table(document: dict[str, Any]) -> list[str]:
         notes = []
         if record.get("delay_ms"):
             notes.append(
-                f"rate-limited: {record['delay_ms']} ms pause per connection, "
+                f"rate-limited: random pause of mean {record['delay_ms']} ms per connection, "
                 f"{record.get('fraction_of_proxy_max', 0):.0%} of the proxy's max"
             )
         if record.get("runs_rps"):
@@ -280,7 +281,9 @@ def markdown(document: dict[str, Any]) -> str:
         "before the run through `clear_refs` where allowed) or the highest VmRSS sampled "
         "every 50 ms. For the direct scenarios the measured process is the upstream itself.",
         "- Latency at about half of the proxy's max throughput: stock wrk has no rate limit, "
-        "so each connection pauses a fixed time after every answer (wrk's `delay()` hook); "
+        "so each connection pauses after every answer (wrk's `delay()` hook), a random time "
+        "of fixed mean (exponential: arrivals close to a Poisson stream; a fixed pause keeps "
+        "the connections in lockstep, so their requests arrive in bursts); "
         "the number of connections is calibrated with a 2 s probe to offer half the "
         "req/s of the max-throughput run. The same method is used for the direct run; the "
         "achieved rate is in the notes. The pause is not part of the latency.",
@@ -326,6 +329,11 @@ def markdown(document: dict[str, Any]) -> str:
             "half-proxy-flavors",
             "half-direct-flavors",
         ),
+        "forwarder_at_half_rate": (
+            "aiohttp forwarder (no nhn-proxy code), same rate: the stack's own share",
+            "half-forwarder-flavors",
+            "half-direct-flavors",
+        ),
         "instances_unloaded": (
             "GET compute/instances/ (1,000 servers)",
             "unloaded-proxy-instances",
@@ -341,7 +349,7 @@ def markdown(document: dict[str, Any]) -> str:
         values = added[key]
         proxy, direct = by_id.get(proxy_id, {}), by_id.get(direct_id, {})
         if _ok(proxy) and _ok(direct):
-            at = f"{_num(proxy['rps'], 0)} req/s proxy, {_num(direct['rps'], 0)} req/s direct" + (
+            at = f"{_num(proxy['rps'], 0)} req/s via, {_num(direct['rps'], 0)} req/s direct" + (
                 " (rate-limited)" if proxy.get("delay_ms") else " (1 connection)"
             )
         else:

@@ -30,6 +30,7 @@ SCENARIOS = {
     "proxy-flavors-2-workers",
     "half-proxy-flavors",
     "half-direct-flavors",
+    "half-forwarder-flavors",
     "unloaded-proxy-instances",
     "unloaded-direct-servers",
     "unloaded-proxy-objects",
