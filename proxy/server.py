@@ -519,10 +519,11 @@ class Supervisor:
 
 
 # Python's cyclic collector runs a young-generation pass every 700 new container objects by
-# default: parsing one 1,000-server listing (~150,000 dicts and lists) triggered hundreds of
-# passes, each also walking every object still alive in other requests. JSON trees have no
-# cycles, so collecting that often buys nothing. Measured (benchmarks/RESULTS.md): GET
-# compute/flavors/ +15 % req/s, the 1,000-server listing +25 %; peak memory unchanged.
+# default: parsing one 1,000-server listing (about 15,000 dicts and lists) triggered some
+# twenty passes, and the older generations' passes walked every listing still in flight
+# in other requests. JSON trees have no cycles, so collecting that often buys nothing.
+# Measured (benchmarks/PROFILE.md): GET compute/flavors/ -17 % CPU per request, the
+# 1,000-server listing -46 %; peak memory unchanged.
 GC_THRESHOLDS = (50_000, 20, 20)
 
 
