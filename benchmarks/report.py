@@ -396,3 +396,17 @@ def write_reports(document: dict[str, Any], output: Path) -> Path:
     path = output / "RESULTS.md"
     path.write_text(markdown(document))
     return path
+
+
+def main() -> None:
+    """`python -m benchmarks.report [DIR]`: write RESULTS.md again from DIR/results.json
+    (default: this directory), e.g. after PROFILE.md was edited; nothing is measured."""
+    import sys
+
+    output = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
+    document = json.loads((output / "results.json").read_text(encoding="utf-8"))
+    print(write_reports(document, output))
+
+
+if __name__ == "__main__":
+    main()
