@@ -281,6 +281,13 @@ StackFactory = Callable[..., Awaitable[Stack]]
 
 
 @pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain client for tests that start their own processes (replicas, workers, CLI)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as client:
+        yield client
+
+
+@pytest.fixture
 async def make_stack(tmp_path: Path) -> AsyncIterator[StackFactory]:
     """Start an emulator and a proxy configured for it; everything stops after the test."""
     runners: list[web.AppRunner] = []

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -86,12 +85,6 @@ async def start(tmp_path: Path, *args: str, env: dict[str, str]) -> Process:
             cwd=ROOT,
         )
     return Process(process, stderr)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as client:
-        yield client
 
 
 async def wait_healthy(session: aiohttp.ClientSession, url: str, child: Process) -> None:

@@ -181,12 +181,6 @@ def launcher(tmp_path: Path, emulator_url: str, redis_server: str) -> Iterator[L
         stop_all(launcher.processes)
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
-
-
 async def wait_serving(
     session: aiohttp.ClientSession, replica: Replica, *, ready: bool = True
 ) -> None:

@@ -191,12 +191,6 @@ def launcher(tmp_path: Path, emulator_url: str, redis_server: str) -> Iterator[L
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        yield session
-
-
-@pytest.fixture
 async def fresh() -> AsyncIterator[aiohttp.ClientSession]:
     """A client that opens a new connection for every request."""
     connector = aiohttp.TCPConnector(force_close=True)
