@@ -6,20 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 
-import emulator
 import plugins.compute
 import plugins.kubernetes
-from emulator import DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, EmulatorOptions
-from proxy.app import create_app
-from proxy.settings import load_settings
+from emulator import DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID
 from tests.e2e.conftest import (
     API,
     BUILD_DELAY,
@@ -27,14 +21,13 @@ from tests.e2e.conftest import (
     JSON,
     Reply,
     Stack,
+    StackFactory,
     check_error,
     cluster_body,
     create_keypair,
     create_server,
     default_subnet_id,
     flavor_id,
-    settings_toml,
-    start_server,
     ubuntu_image_id,
     unique,
 )
@@ -58,36 +51,20 @@ TaskStackFactory = Callable[..., Awaitable[Stack]]
 
 
 @pytest.fixture
-async def make_task_stack(tmp_path: Path) -> AsyncIterator[TaskStackFactory]:
-    """Like `make_stack`, with a `[tasks]` section (short polls) in the proxy's settings."""
-    runners: list[web.AppRunner] = []
-    sessions: list[aiohttp.ClientSession] = []
+def make_task_stack(make_stack: StackFactory) -> TaskStackFactory:
+    """`make_stack` with a `[tasks]` section (short polls) in the proxy's settings."""
 
     async def make(
         *, build_delay: float = BUILD_DELAY, cluster_delay: float = CLUSTER_DELAY, **tasks: Any
     ) -> Stack:
-        options = EmulatorOptions(build_delay=build_delay, cluster_delay=cluster_delay)
-        emulator_runner, emulator_url = await start_server(emulator.create_app(options))
-        runners.append(emulator_runner)
-        path = tmp_path / f"proxy-tasks-{len(runners)}.toml"
-        task_lines = [f"{key} = {value}" for key, value in {**TASK_SETTINGS, **tasks}.items()]
-        path.write_text(
-            settings_toml(emulator.endpoints(emulator_url), timeout=2.0)
-            + "\n[tasks]\n"
-            + "\n".join(task_lines)
-            + "\n"
+        return await make_stack(
+            build_delay=build_delay,
+            cluster_delay=cluster_delay,
+            timeout=2.0,
+            settings={"tasks": {**TASK_SETTINGS, **tasks}},
         )
-        proxy_runner, proxy_url = await start_server(create_app(load_settings(path, environ={})))
-        runners.insert(0, proxy_runner)
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        sessions.append(session)
-        return Stack(proxy_url, emulator_url, session, path)
 
-    yield make
-    for session in sessions:
-        await session.close()
-    for runner in runners:
-        await runner.cleanup()
+    return make
 
 
 @pytest.fixture
