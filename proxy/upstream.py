@@ -48,7 +48,7 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
 RETRY_STATUSES = frozenset({502, 503, 504})
 MAX_SEGMENT_BYTES = 1024  # Swift's object-name limit; nothing NHN names is longer
 SMALL_BODY = 65536  # answers below this size are read at once, outside the read budget
-UNSIZED_BODY = 1 << 20  # what an answer without Content-Length reserves of the budget
+UNSIZED_BODY = 1 << 20  # what an answer of unknown final size reserves of the budget
 
 
 @functools.lru_cache(maxsize=4096)  # tenant ids and accounts repeat on every call
@@ -385,26 +385,22 @@ class Upstream:
         length = response.content_length
         if length is not None and length > limit:
             raise UpstreamBadResponse(f"{service} answered with a body larger than allowed")
-        if length is not None and length < SMALL_BODY:
+        # only an uncompressed body's Content-Length is the size that will be buffered
+        exact = length is not None and not response.headers.get("Content-Encoding")
+        if exact and length < SMALL_BODY:
             return await response.read()
-        # a large (or unsized) answer waits for its share of the read budget
-        async with self._read_budget.reserve(length if length is not None else UNSIZED_BODY):
-            return await self._read_large(service, response, length, limit)
-
-    async def _read_large(
-        self, service: str, response: aiohttp.ClientResponse, length: int | None, limit: int
-    ) -> bytes:
-        if length is not None and not response.headers.get("Content-Encoding"):
-            # the size is known and allowed: one read, no list of chunks to join
-            return await response.read()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_chunked(65536):
-            size += len(chunk)
-            if size > limit:
-                raise UpstreamBadResponse(f"{service} answered with a body larger than allowed")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        # a large, compressed or unsized answer waits for its share of the read budget
+        async with self._read_budget.reserve(length if exact else UNSIZED_BODY):
+            if exact:
+                return await response.read()  # one read, no list of chunks to join
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > limit:
+                    raise UpstreamBadResponse(f"{service} answered with a body larger than allowed")
+                chunks.append(chunk)
+            return b"".join(chunks)
 
     def _log(
         self,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import gzip
 import json
 import os
 import weakref
@@ -183,6 +184,12 @@ async def fake_nhn(aiohttp_server):
         await response.write_eof()
         return response
 
+    async def gzipped(request):  # a few hundred bytes on the wire, 300 KB decompressed
+        return web.Response(
+            body=gzip.compress(json.dumps(["a" * 300_000]).encode()),
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+
     async def cookie(request):
         seen_cookies.append(request.headers.get("Cookie"))
         response = web.json_response({})
@@ -192,6 +199,7 @@ async def fake_nhn(aiohttp_server):
     app = web.Application()
     app.router.add_get("/compute/sized", sized)
     app.router.add_get("/compute/chunked", chunked)
+    app.router.add_get("/compute/gzip", gzipped)
     app.router.add_get("/compute/cookie", cookie)
     server = await aiohttp_server(app)
     server.big = big
@@ -240,12 +248,18 @@ async def test_large_answers_are_read_whole_within_a_small_budget(fake_nhn, upst
     assert client._read_budget.in_use == 0
 
 
-@pytest.mark.parametrize("path", ["/sized", "/chunked"])
+@pytest.mark.parametrize("path", ["/sized", "/chunked", "/gzip"])
 async def test_an_answer_over_the_size_limit_is_refused(upstream, path):
     client = await upstream(max_body_size=100_000)
     with pytest.raises(UpstreamBadResponse, match="larger than allowed"):
         await client.request("compute", "GET", path, ctx=CTX)
     assert client._read_budget.in_use == 0
+
+
+async def test_a_compressed_answer_is_read_decompressed(upstream):
+    client = await upstream()
+    answer = await client.request("compute", "GET", "/gzip", ctx=CTX)
+    assert answer.json() == ["a" * 300_000]
 
 
 async def test_a_cookie_nhn_sets_is_never_sent_back(fake_nhn, upstream):
