@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, unavailable
 
 SKIP_REASON = "redis-server not installed; .ci/run installs it from Debian's packages"
 START_TIMEOUT = 10.0  # seconds
@@ -37,7 +37,7 @@ class RedisServer:
     def __init__(self, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip(SKIP_REASON)
+            unavailable(SKIP_REASON)
         self.binary = binary
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"

@@ -20,14 +20,13 @@ from emulator import create_app as create_emulator_app
 from proxy.app import create_app
 from proxy.cli import emulator_endpoints, use_demo_examples, with_endpoints
 from proxy.settings import load_settings
-from tests.helpers import free_port
+from tests.helpers import free_port, unavailable
 
 playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
-]
+pytestmark = pytest.mark.e2e
+if CHROMIUM is None:
+    unavailable("Debian's chromium is not installed", allow_module_level=True)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 
-import plugins.compute
-import plugins.kubernetes
 from emulator import DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID
 from tests.e2e.conftest import (
     API,
@@ -32,16 +30,7 @@ from tests.e2e.conftest import (
     unique,
 )
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        not (
-            hasattr(plugins.compute, "nhn_proxy_watchers")
-            and hasattr(plugins.kubernetes, "nhn_proxy_watchers")
-        ),
-        reason="the compute and kubernetes plugins declare no watchers yet",
-    ),
-]
+pytestmark = pytest.mark.e2e
 
 ASYNC = {"Prefer": "respond-async"}
 TASK_SETTINGS = {"poll_initial": 0.05, "poll_max": 0.2, "deadline": 20}
