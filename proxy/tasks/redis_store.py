@@ -227,6 +227,16 @@ class RedisTaskStore:
 
     # -- tasks ------------------------------------------------------------------------------
 
+    def _write_keys(self, task: Task) -> list[str]:
+        """The keys both write scripts (create, replace) touch, in their KEYS order."""
+        return [
+            self._task_key(task.id),
+            self._events_key(task.id),
+            self._owner_key(task.owner),
+            self._owner_unsettled_key(task.owner),
+            self._unsettled_key,
+        ]
+
     def _write_args(self, task: Task) -> list[Any]:
         return [
             max(1, round(self._settings.retention * 1000)),
@@ -240,14 +250,7 @@ class RedisTaskStore:
 
     @_reachable
     async def create(self, task: Task) -> None:
-        keys = [
-            self._task_key(task.id),
-            self._events_key(task.id),
-            self._owner_key(task.owner),
-            self._owner_unsettled_key(task.owner),
-            self._unsettled_key,
-        ]
-        if not await self._create_script(keys=keys, args=self._write_args(task)):
+        if not await self._create_script(keys=self._write_keys(task), args=self._write_args(task)):
             raise ValueError(f"task {task.id} exists already")
 
     @_reachable
@@ -259,15 +262,8 @@ class RedisTaskStore:
     async def replace(self, task: Task, expected_version: int) -> bool:
         if task.version <= expected_version:
             raise ValueError("a replacement must keep the owner and raise the version")
-        keys = [
-            self._task_key(task.id),
-            self._events_key(task.id),
-            self._owner_key(task.owner),
-            self._owner_unsettled_key(task.owner),
-            self._unsettled_key,
-        ]
         args = [*self._write_args(task), expected_version]
-        stored = await self._replace_script(keys=keys, args=args)
+        stored = await self._replace_script(keys=self._write_keys(task), args=args)
         if stored == -1:
             raise ValueError("a replacement must keep the owner and raise the version")
         return stored == 1
