@@ -14,13 +14,12 @@ import signal
 import sys
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from typing import Any
 
 from aiohttp import web
 
 from proxy import __version__
 from proxy.keys import OPENAPI
-from proxy.logs import setup_logging
+from proxy.logs import setup_logging, tag_log_lines
 from proxy.openapi import use_examples
 from proxy.plugins import PluginError
 from proxy.server import (
@@ -228,27 +227,6 @@ def _emulator_process(settings: Settings, loop: EventLoop, channel: Connection) 
     with asyncio.Runner(loop_factory=loop.factory) as runner:
         runner.run(run())
     return 0
-
-
-class _ProcessFields(logging.Filter):
-    """Adds fixed fields (a worker's number and pid) to every record of this process, so
-    the lines several workers write to one stderr can be told apart."""
-
-    def __init__(self, fields: dict[str, Any]) -> None:
-        super().__init__()
-        self.fields = fields
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.fields = {**(getattr(record, "fields", None) or {}), **self.fields}
-        return True
-
-
-def tag_log_lines(**fields: Any) -> None:
-    """Every line this process logs from now on carries `fields` (text: `key=value` at the
-    end; JSON: keys of the object). Call after `setup_logging`."""
-    for handler in logging.getLogger().handlers:
-        if getattr(handler, "nhn_proxy", False):
-            handler.addFilter(_ProcessFields(fields))
 
 
 def with_endpoints(settings: Settings, endpoints: dict[str, str]) -> Settings:

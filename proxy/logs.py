@@ -193,3 +193,24 @@ def setup_logging(settings: LoggingSettings, stream: Any = None) -> None:
     root.setLevel(settings.level)
     # aiohttp's own access log would duplicate ours, without request ids
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+class _ProcessFields(logging.Filter):
+    """Adds fixed fields (a worker's number and pid) to every record of this process, so
+    the lines several workers write to one stderr can be told apart."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        super().__init__()
+        self.fields = fields
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.fields = {**(getattr(record, "fields", None) or {}), **self.fields}
+        return True
+
+
+def tag_log_lines(**fields: Any) -> None:
+    """Every line this process logs from now on carries `fields` (text: `key=value` at the
+    end; JSON: keys of the object). Call after `setup_logging`."""
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "nhn_proxy", False):
+            handler.addFilter(_ProcessFields(fields))
