@@ -239,11 +239,17 @@ def gone(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] == "Z"
 
 
-async def wait_until(predicate: Any, what: str, timeout: float = STEP_TIMEOUT) -> None:
+async def wait_until(
+    predicate: Any, what: str, timeout: float = STEP_TIMEOUT, supervised: Supervised | None = None
+) -> None:
+    """Until `predicate()`; a timeout fails with the supervisor's output, when given."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
+            detail = f"\n{supervised.describe()}\nchildren now: " if supervised else ""
+            if supervised:
+                detail += str(children(supervised.process.pid))
+            raise AssertionError(f"not within {timeout} s: {what}{detail}")
         await asyncio.sleep(0.05)
 
 
@@ -326,12 +332,15 @@ async def test_a_killed_worker_is_restarted_and_the_port_keeps_answering(
     await wait_until(
         lambda: f"(pid {killed}) was killed by SIGKILL" in supervised.err(),
         "the death logged",
+        supervised=supervised,
     )
     death = next(line for line in supervised.err().splitlines() if f"(pid {killed})" in line)
     assert " ERROR nhn_proxy.supervisor " in death and "starting it again" in death, death
 
     # a new worker takes the place of the dead one and gets connections too
-    await wait_until(lambda: "serving again" in supervised.err(), "the worker restarted")
+    await wait_until(
+        lambda: "serving again" in supervised.err(), "the worker restarted", supervised=supervised
+    )
     now = children(supervised.process.pid)
     assert survivor in now and killed not in now and len(now) == WORKERS, now
     (restarted,) = now - {survivor}
