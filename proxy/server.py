@@ -451,8 +451,9 @@ class Supervisor:
         for child in (*self._workers, *self._helpers):
             if child.reader is not None:
                 waiting.append(child.reader)
-            if child.alive:
-                assert child.process is not None
+            if child.process is not None:
+                # dead or alive: a dead child's sentinel stays readable, so a death that
+                # nobody has handled yet (even one reaped while this list was built) wakes us
                 waiting.append(child.process.sentinel)
         woken = multiprocessing.connection.wait(waiting, timeout)
         if self._wake_read in woken:
