@@ -323,7 +323,7 @@ def start_static_upstream(procs: Processes, canned: fx.Canned) -> Server:
 def proxy_config(path: Path, port: int, upstream_base: str, redis_url: str | None = None) -> Path:
     """The proxy's settings file; `redis_url` sets the shared task store (several workers
     need one), else tasks stay in memory."""
-    from emulator import endpoints
+    from nhn_proxy.emulator import endpoints
 
     lines = [
         "[server]",
@@ -343,7 +343,7 @@ def proxy_config(path: Path, port: int, upstream_base: str, redis_url: str | Non
 
 def workers_supported() -> bool:
     done = subprocess.run(
-        [sys.executable, "-m", "proxy", "serve", "--help"],
+        [sys.executable, "-m", "nhn_proxy", "serve", "--help"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -378,7 +378,7 @@ def start_proxy(
     first `first` request answered 2xx (with workers: the first worker's answer)."""
     port = free_port()
     config = proxy_config(procs.work / f"{name}.toml", port, upstream_base, redis_url)
-    command = [sys.executable, "-m", "proxy", "serve", "--config", str(config)]
+    command = [sys.executable, "-m", "nhn_proxy", "serve", "--config", str(config)]
     if workers > 1:
         command += ["--workers", str(workers)]
     cores = procs.plan.proxy_cores if workers == 1 else procs.plan.proxy2_cores
@@ -620,7 +620,7 @@ def proxy_headers(storage: bool = False) -> dict[str, str]:
 
 
 def native_create_body(flavor_id: str) -> str:
-    from plugins.compute import server_to_native
+    from nhn_proxy.plugins.compute import server_to_native
 
     return json.dumps(server_to_native(fx.create_request_body(flavor_id), "m2.c1m2"))
 
@@ -924,7 +924,12 @@ MIX = (  # (route, weight, storage headers?) — what a dashboard SPA reads
 
 
 def realistic_mix(bench: Bench, results: dict[str, dict[str, Any]]) -> None:
-    from emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, DEMO_USERNAME
+    from nhn_proxy.emulator import (
+        DEMO_PASSWORD,
+        DEMO_STORAGE_TENANT_ID,
+        DEMO_TENANT_ID,
+        DEMO_USERNAME,
+    )
 
     procs = bench.procs
     scenario = Scenario(
@@ -938,7 +943,16 @@ def realistic_mix(bench: Bench, results: dict[str, dict[str, Any]]) -> None:
         port = free_port()
         emulator = procs.start(
             "emulator",
-            [sys.executable, "-m", "proxy", "emulator", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "nhn_proxy",
+                "emulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             bench.plan.load_cores,
         )
         wait_for_port(port, emulator)

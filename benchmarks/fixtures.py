@@ -67,7 +67,7 @@ def _links(kind: str, item_id: str) -> list[dict[str, str]]:
 
 def flavors() -> dict[str, Any]:
     """NHN's flavor families (the emulator's seed), in Nova's `flavors/detail` view."""
-    from emulator.compute import seed_flavors
+    from nhn_proxy.emulator.compute import seed_flavors
 
     return {
         "flavors": [

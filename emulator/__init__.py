@@ -5,8 +5,8 @@ Start it with ``create_app()`` and point the proxy's upstream endpoints at
 ``endpoints(base_url)``.
 """
 
-from emulator.app import create_app, endpoints
-from emulator.options import (
+from nhn_proxy.emulator.app import create_app, endpoints
+from nhn_proxy.emulator.options import (
     DEMO_PASSWORD,
     DEMO_STORAGE_TENANT_ID,
     DEMO_TENANT_ID,

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-
-from emulator import compute, identity, image, kubernetes, network, object_storage
-from emulator.base import Clock, Ctx, Router
-from emulator.control import (
+from nhn_proxy.emulator import compute, identity, image, kubernetes, network, object_storage
+from nhn_proxy.emulator.base import Clock, Ctx, Router
+from nhn_proxy.emulator.control import (
     SERVICE_SEGMENTS,
     FaultStore,
     RequestJournal,
@@ -27,9 +26,9 @@ from emulator.control import (
     journal_middleware,
     setup_control,
 )
-from emulator.errors import ApiError, error_response, not_implemented, request_id_headers
-from emulator.options import EmulatorOptions
-from emulator.state import EmulatorState
+from nhn_proxy.emulator.errors import ApiError, error_response, not_implemented, request_id_headers
+from nhn_proxy.emulator.options import EmulatorOptions
+from nhn_proxy.emulator.state import EmulatorState
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-
-from emulator.errors import ApiError
+from nhn_proxy.emulator.errors import ApiError
 
 if TYPE_CHECKING:
-    from emulator.identity import Token
-    from emulator.state import EmulatorState, RegionState
+    from nhn_proxy.emulator.identity import Token
+    from nhn_proxy.emulator.state import EmulatorState, RegionState
 
 # Seed ids are uuid5 of a readable key, so they survive resets and restarts.
 _SEED_NAMESPACE = uuid.UUID("6f1c2b8e-3d4a-4e5f-9a0b-1c2d3e4f5a6b")

@@ -19,8 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-
-from emulator.base import (
+from nhn_proxy.emulator.base import (
     Ctx,
     Router,
     empty_response,
@@ -31,10 +30,10 @@ from emulator.base import (
     parse_limit,
     seed_uuid,
 )
-from emulator.errors import ApiError
-from emulator.identity import user_id
-from emulator.image import Image
-from emulator.network import NetworkState, Subnet
+from nhn_proxy.emulator.errors import ApiError
+from nhn_proxy.emulator.identity import user_id
+from nhn_proxy.emulator.image import Image
+from nhn_proxy.emulator.network import NetworkState, Subnet
 
 router = Router()
 

@@ -20,9 +20,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
-
-from emulator.base import Clock, iso_z
-from emulator.errors import ApiError, error_response, request_id_headers
+from nhn_proxy.emulator.base import Clock, iso_z
+from nhn_proxy.emulator.errors import ApiError, error_response, request_id_headers
 
 # Native services by the URL segment that names them (``/{region}/<segment>/...``).
 SERVICE_SEGMENTS = {

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-
-from emulator.base import Ctx, Router, hex32, iso_micro, iso_z, json_response
-from emulator.errors import ApiError
-from emulator.options import DemoUser, EmulatorOptions
+from nhn_proxy.emulator.base import Ctx, Router, hex32, iso_micro, iso_z, json_response
+from nhn_proxy.emulator.errors import ApiError
+from nhn_proxy.emulator.options import DemoUser, EmulatorOptions
 
 router = Router()
 

@@ -12,9 +12,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-
-from emulator.base import Ctx, Router, iso_z, json_response, parse_limit, seed_uuid
-from emulator.errors import ApiError
+from nhn_proxy.emulator.base import Ctx, Router, iso_z, json_response, parse_limit, seed_uuid
+from nhn_proxy.emulator.errors import ApiError
 
 router = Router()
 

@@ -17,8 +17,7 @@ from itertools import count
 from typing import Any
 
 from aiohttp import web
-
-from emulator.base import (
+from nhn_proxy.emulator.base import (
     Ctx,
     Router,
     empty_response,
@@ -27,10 +26,10 @@ from emulator.base import (
     new_uuid,
     seed_uuid,
 )
-from emulator.compute import zones_of
-from emulator.errors import ApiError
-from emulator.identity import user_id
-from emulator.network import NetworkState
+from nhn_proxy.emulator.compute import zones_of
+from nhn_proxy.emulator.errors import ApiError
+from nhn_proxy.emulator.identity import user_id
+from nhn_proxy.emulator.network import NetworkState
 
 router = Router()
 

@@ -16,8 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-
-from emulator.base import (
+from nhn_proxy.emulator.base import (
     Ctx,
     Router,
     empty_response,
@@ -28,7 +27,7 @@ from emulator.base import (
     seed_uuid,
     vpc_time,
 )
-from emulator.errors import ApiError
+from nhn_proxy.emulator.errors import ApiError
 
 router = Router()
 

@@ -18,9 +18,8 @@ from urllib.parse import unquote
 from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
-
-from emulator.base import Ctx, Router, http_date, iso_micro
-from emulator.errors import ApiError
+from nhn_proxy.emulator.base import Ctx, Router, http_date, iso_micro
+from nhn_proxy.emulator.errors import ApiError
 
 router = Router()
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from emulator.base import Clock
-from emulator.compute import ComputeState
-from emulator.identity import IdentityState
-from emulator.image import ImageState
-from emulator.kubernetes import KubernetesState
-from emulator.network import NetworkState
-from emulator.object_storage import ObjectStorageState
-from emulator.options import EmulatorOptions
+from nhn_proxy.emulator.base import Clock
+from nhn_proxy.emulator.compute import ComputeState
+from nhn_proxy.emulator.identity import IdentityState
+from nhn_proxy.emulator.image import ImageState
+from nhn_proxy.emulator.kubernetes import KubernetesState
+from nhn_proxy.emulator.network import NetworkState
+from nhn_proxy.emulator.object_storage import ObjectStorageState
+from nhn_proxy.emulator.options import EmulatorOptions
 
 
 class RegionState:

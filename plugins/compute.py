@@ -57,14 +57,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 from marshmallow import INCLUDE, Schema, fields, validate
-
-from proxy import hookimpl
-from proxy.context import Header
-from proxy.errors import BadRequest, UpstreamHTTPError
-from proxy.routing import RESOURCE_ID, Call, Route, no_content, reply, reply_json
-from proxy.settings import Settings
-from proxy.tasks.watch import Poll, PollState, Watcher
-from proxy.translation import list_of, native_answer, pick
+from nhn_proxy import hookimpl
+from nhn_proxy.context import Header
+from nhn_proxy.errors import BadRequest, UpstreamHTTPError
+from nhn_proxy.routing import RESOURCE_ID, Call, Route, no_content, reply, reply_json
+from nhn_proxy.settings import Settings
+from nhn_proxy.tasks.watch import Poll, PollState, Watcher
+from nhn_proxy.translation import list_of, native_answer, pick
 
 TAGS = ("compute",)
 COMPUTE_HEADERS = frozenset({Header.TOKEN, Header.REGION, Header.TENANT})

@@ -62,17 +62,16 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from nhn_proxy import hookimpl
+from nhn_proxy.context import Header
+from nhn_proxy.errors import BadRequest, UpstreamHTTPError
+from nhn_proxy.logs import register_secret
+from nhn_proxy.paging import collect_pages
+from nhn_proxy.routing import Call, PathParam, Route, no_content, reply
+from nhn_proxy.settings import Settings
+from nhn_proxy.tasks.watch import Poll, PollState, Watcher
+from nhn_proxy.translation import StrictBoolean, list_of, native_answer
 from yarl import URL
-
-from proxy import hookimpl
-from proxy.context import Header
-from proxy.errors import BadRequest, UpstreamHTTPError
-from proxy.logs import register_secret
-from proxy.paging import collect_pages
-from proxy.routing import Call, PathParam, Route, no_content, reply
-from proxy.settings import Settings
-from proxy.tasks.watch import Poll, PollState, Watcher
-from proxy.translation import StrictBoolean, list_of, native_answer
 
 T = TypeVar("T")
 

@@ -31,11 +31,10 @@ from typing import Any
 
 from aiohttp import web
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
-
-from proxy import hookimpl
-from proxy.routing import RESOURCE_ID, Call, Route, no_content, reply
-from proxy.settings import Settings
-from proxy.translation import list_of, native_answer
+from nhn_proxy import hookimpl
+from nhn_proxy.routing import RESOURCE_ID, Call, Route, no_content, reply
+from nhn_proxy.settings import Settings
+from nhn_proxy.translation import list_of, native_answer
 
 SERVICE = "network"
 MAX_NAME = 255

@@ -31,14 +31,13 @@ from typing import Any
 
 from aiohttp import web
 from marshmallow import Schema, ValidationError, fields, validate
-
-from proxy import hookimpl
-from proxy.context import Header
-from proxy.errors import BadRequest
-from proxy.routing import Call, PathParam, Route, no_content, reply, reply_json
-from proxy.settings import Settings
-from proxy.translation import native_answer
-from proxy.upstream import UpstreamResponse
+from nhn_proxy import hookimpl
+from nhn_proxy.context import Header
+from nhn_proxy.errors import BadRequest
+from nhn_proxy.routing import Call, PathParam, Route, no_content, reply, reply_json
+from nhn_proxy.settings import Settings
+from nhn_proxy.translation import native_answer
+from nhn_proxy.upstream import UpstreamResponse
 
 SERVICE = "object_storage"
 PAGE_SIZE = 10_000  # Swift's maximum listing page

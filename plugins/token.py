@@ -16,12 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import Schema, fields, validate
-
-from proxy import hookimpl
-from proxy.logs import register_secret
-from proxy.routing import Call, Route, reply
-from proxy.settings import Settings
-from proxy.translation import native_answer
+from nhn_proxy import hookimpl
+from nhn_proxy.logs import register_secret
+from nhn_proxy.routing import Call, Route, reply
+from nhn_proxy.settings import Settings
+from nhn_proxy.translation import native_answer
 
 TENANT_ID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="must be an NHN tenant id")
 

@@ -3,7 +3,7 @@
 Plugin authors import `hookimpl` (and `Route`, `Call`, … from `proxy.routing`) from here.
 """
 
-from proxy.hookspecs import hookimpl
+from nhn_proxy.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "hookimpl"]

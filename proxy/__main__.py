@@ -2,6 +2,6 @@
 
 import sys
 
-from proxy.cli import main
+from nhn_proxy.cli import main
 
 sys.exit(main())

@@ -7,20 +7,19 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 
 import aiohttp_cors
 from aiohttp import web
-
-from proxy.context import Header
-from proxy.errors import error_response
-from proxy.keys import ALLOWED_ORIGINS, METRICS, SETTINGS, TASK_MANAGER, TASK_STORE, UPSTREAM
-from proxy.metrics import Metrics
-from proxy.middlewares import EXPOSED_HEADERS, request_middleware
-from proxy.openapi import setup_openapi
-from proxy.plugins import PluginError, Plugins, load_plugins
-from proxy.routing import Route, add_routes, reply
-from proxy.settings import Settings
-from proxy.tasks.manager import TaskManager, make_store
-from proxy.tasks.routes import task_routes
-from proxy.tasks.watch import Watcher
-from proxy.upstream import Upstream
+from nhn_proxy.context import Header
+from nhn_proxy.errors import error_response
+from nhn_proxy.keys import ALLOWED_ORIGINS, METRICS, SETTINGS, TASK_MANAGER, TASK_STORE, UPSTREAM
+from nhn_proxy.metrics import Metrics
+from nhn_proxy.middlewares import EXPOSED_HEADERS, request_middleware
+from nhn_proxy.openapi import setup_openapi
+from nhn_proxy.plugin_manager import PluginError, Plugins, load_plugins
+from nhn_proxy.routing import Route, add_routes, reply
+from nhn_proxy.settings import Settings
+from nhn_proxy.tasks.manager import TaskManager, make_store
+from nhn_proxy.tasks.routes import task_routes
+from nhn_proxy.tasks.watch import Watcher
+from nhn_proxy.upstream import Upstream
 
 PLUGINS: web.AppKey[Plugins] = web.AppKey("nhn_proxy.plugins")
 ALLOWED_REQUEST_HEADERS = (

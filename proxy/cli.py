@@ -16,13 +16,12 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
 from aiohttp import web
-
-from proxy import __version__
-from proxy.keys import OPENAPI
-from proxy.logs import setup_logging, tag_log_lines
-from proxy.openapi import use_examples
-from proxy.plugins import PluginError
-from proxy.server import (
+from nhn_proxy import __version__
+from nhn_proxy.keys import OPENAPI
+from nhn_proxy.logs import setup_logging, tag_log_lines
+from nhn_proxy.openapi import use_examples
+from nhn_proxy.plugin_manager import PluginError
+from nhn_proxy.server import (
     EventLoop,
     ProxyRunner,
     StartError,
@@ -32,7 +31,7 @@ from proxy.server import (
     choose_event_loop,
     tune_gc,
 )
-from proxy.settings import Settings, SettingsError, load_settings
+from nhn_proxy.settings import Settings, SettingsError, load_settings
 
 logger = logging.getLogger("nhn_proxy")
 
@@ -94,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def print_openapi(settings: Settings) -> int:
-    from proxy.app import create_app
+    from nhn_proxy.app import create_app
 
     app = create_app(settings)
     json.dump(app[OPENAPI], sys.stdout, indent=2, ensure_ascii=False)
@@ -133,7 +132,7 @@ async def _start_proxy(
 ) -> tuple[web.AppRunner, int]:
     """Build the app and listen; the runner goes first in `runners` (it stops before the
     others). Returns it and the bound port."""
-    from proxy.app import create_app
+    from nhn_proxy.app import create_app
 
     app = create_app(settings)
     if demo:
@@ -237,8 +236,13 @@ def with_endpoints(settings: Settings, endpoints: dict[str, str]) -> Settings:
 
 def use_demo_examples(app: web.Application, settings: Settings) -> None:
     """Pre-fill Swagger UI with the emulator's demo tenant, account and user."""
-    from emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, DEMO_USERNAME
-    from emulator.compute import DEMO_KEYPAIR
+    from nhn_proxy.emulator import (
+        DEMO_PASSWORD,
+        DEMO_STORAGE_TENANT_ID,
+        DEMO_TENANT_ID,
+        DEMO_USERNAME,
+    )
+    from nhn_proxy.emulator.compute import DEMO_KEYPAIR
 
     use_examples(
         app,
@@ -260,13 +264,13 @@ def use_demo_examples(app: web.Application, settings: Settings) -> None:
 
 
 def emulator_endpoints(base_url: str) -> dict[str, str]:
-    from emulator import endpoints
+    from nhn_proxy.emulator import endpoints
 
     return endpoints(base_url)
 
 
 def emulator_options(settings: Settings):
-    from emulator import EmulatorOptions
+    from nhn_proxy.emulator import EmulatorOptions
 
     return EmulatorOptions(
         regions=settings.regions.allowed,
@@ -278,7 +282,7 @@ def emulator_options(settings: Settings):
 
 
 async def _start_emulator(settings: Settings, host: str, port: int) -> tuple[web.AppRunner, str]:
-    from emulator import create_app as create_emulator_app
+    from nhn_proxy.emulator import create_app as create_emulator_app
 
     runner = web.AppRunner(create_emulator_app(emulator_options(settings)), access_log=None)
     await runner.setup()
@@ -320,7 +324,7 @@ def _banner(
         f"  Processes:    {processes}, event loop: {loop.name}",
     ]
     if with_emulator:
-        from emulator import (
+        from nhn_proxy.emulator import (
             DEMO_PASSWORD,
             DEMO_STORAGE_TENANT_ID,
             DEMO_TENANT_ID,

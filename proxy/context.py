@@ -12,9 +12,8 @@ import re
 from dataclasses import dataclass
 
 from aiohttp import web
-
-from proxy.errors import BadRequest, Unauthenticated
-from proxy.logs import register_secret
+from nhn_proxy.errors import BadRequest, Unauthenticated
+from nhn_proxy.logs import register_secret
 
 
 class Header(enum.StrEnum):

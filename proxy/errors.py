@@ -22,8 +22,7 @@ from html import unescape
 from typing import Any
 
 from aiohttp import web
-
-from proxy import jsonio
+from nhn_proxy import jsonio
 
 
 class ProxyError(Exception):

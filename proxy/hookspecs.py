@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from proxy.routing import Route
-    from proxy.settings import Settings
-    from proxy.tasks.watch import Watcher
+    from nhn_proxy.routing import Route
+    from nhn_proxy.settings import Settings
+    from nhn_proxy.tasks.watch import Watcher
 
 PROJECT = "nhn_proxy"
 hookspec = pluggy.HookspecMarker(PROJECT)

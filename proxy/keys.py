@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from proxy.metrics import Metrics
-    from proxy.settings import Settings
-    from proxy.tasks.manager import TaskManager
-    from proxy.tasks.store import TaskStore
-    from proxy.upstream import Upstream
+    from nhn_proxy.metrics import Metrics
+    from nhn_proxy.settings import Settings
+    from nhn_proxy.tasks.manager import TaskManager
+    from nhn_proxy.tasks.store import TaskStore
+    from nhn_proxy.upstream import Upstream
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("nhn_proxy.settings")
 UPSTREAM: web.AppKey[Upstream] = web.AppKey("nhn_proxy.upstream")

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from proxy.settings import LoggingSettings
+from nhn_proxy.settings import LoggingSettings
 
 MASK = "***"
 access_logger = logging.getLogger("nhn_proxy.access")

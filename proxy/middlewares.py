@@ -14,11 +14,10 @@ import secrets
 import time
 
 from aiohttp import hdrs, web
-
-from proxy.context import sane_request_id
-from proxy.errors import ProxyError, error_response
-from proxy.keys import ALLOWED_ORIGINS, METRICS, REQUEST_ID
-from proxy.logs import access_logger, body_for_log, redact_headers, secret_scope
+from nhn_proxy.context import sane_request_id
+from nhn_proxy.errors import ProxyError, error_response
+from nhn_proxy.keys import ALLOWED_ORIGINS, METRICS, REQUEST_ID
+from nhn_proxy.logs import access_logger, body_for_log, redact_headers, secret_scope
 
 logger = logging.getLogger("nhn_proxy.errors")
 EXPOSED_HEADERS = ("X-Request-ID", "Location", "Preference-Applied")

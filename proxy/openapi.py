@@ -14,9 +14,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp_apigami import setup_aiohttp_apispec
 from aiohttp_apigami.constants import SWAGGER_DICT
-
-from proxy import __version__
-from proxy.keys import OPENAPI
+from nhn_proxy import __version__
+from nhn_proxy.keys import OPENAPI
 
 DOC_PATH = "/api/docs/openapi.json"
 SWAGGER_PATH = "/swagger/"

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-from proxy import jsonio
-from proxy.errors import UpstreamBadResponse
+from nhn_proxy import jsonio
+from nhn_proxy.errors import UpstreamBadResponse
 
 T = TypeVar("T")
 # fetch(marker) → (items of that page, marker of the next page or None when it was the last)

@@ -23,15 +23,14 @@ import marshmallow
 from aiohttp import web
 from aiohttp_apigami import docs, json_schema, request_schema, response_schema
 from aiohttp_apigami.utils import get_or_set_apispec
-
-from proxy import jsonio
-from proxy.context import HEADER_ORDER, Header, NhnContext, read_context
-from proxy.errors import BadRequest, ValidationFailed
-from proxy.keys import REQUEST_ID, SETTINGS, TASK_MANAGER, UPSTREAM
-from proxy.logs import register_secret
-from proxy.paging import PageFetcher, collect_listing
-from proxy.settings import Settings
-from proxy.upstream import Upstream
+from nhn_proxy import jsonio
+from nhn_proxy.context import HEADER_ORDER, Header, NhnContext, read_context
+from nhn_proxy.errors import BadRequest, ValidationFailed
+from nhn_proxy.keys import REQUEST_ID, SETTINGS, TASK_MANAGER, UPSTREAM
+from nhn_proxy.logs import register_secret
+from nhn_proxy.paging import PageFetcher, collect_listing
+from nhn_proxy.settings import Settings
+from nhn_proxy.upstream import Upstream
 
 API_PREFIX = "/api/nhn"
 Handler = Callable[["Call"], Awaitable[web.StreamResponse]]
@@ -391,7 +390,7 @@ def document(handler: Any, route: Route, settings: Settings) -> Any:
 
 def _document_task_answer(handler: Any) -> Any:
     """The 202 answer of `Prefer: respond-async`, with its headers."""
-    from proxy.tasks.routes import TaskReplySchema  # the task routes build on this module
+    from nhn_proxy.tasks.routes import TaskReplySchema  # the task routes build on this module
 
     handler = response_schema(
         TaskReplySchema, 202, description="accepted as a task (with Prefer: respond-async)"

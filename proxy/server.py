@@ -33,8 +33,7 @@ from typing import Any, NamedTuple
 from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
-
-from proxy.settings import Settings, SettingsError
+from nhn_proxy.settings import Settings, SettingsError
 
 logger = logging.getLogger("nhn_proxy.server")
 supervisor_logger = logging.getLogger("nhn_proxy.supervisor")

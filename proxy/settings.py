@@ -129,7 +129,7 @@ class Settings:
 
 def default_values() -> dict[str, Any]:
     """The parsed `config/default.toml` shipped with the package."""
-    text = resources.files("config").joinpath("default.toml").read_text(encoding="utf-8")
+    text = resources.files("nhn_proxy.config").joinpath("default.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 

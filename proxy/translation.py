@@ -7,8 +7,7 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from marshmallow import fields
-
-from proxy.errors import UpstreamBadResponse
+from nhn_proxy.errors import UpstreamBadResponse
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -24,11 +24,9 @@ from urllib.parse import quote
 
 import aiohttp
 from multidict import CIMultiDictProxy
-from yarl import URL
-
-from proxy import jsonio
-from proxy.context import NhnContext
-from proxy.errors import (
+from nhn_proxy import jsonio
+from nhn_proxy.context import NhnContext
+from nhn_proxy.errors import (
     BadRequest,
     UpstreamBadResponse,
     UpstreamError,
@@ -38,9 +36,10 @@ from proxy.errors import (
     UpstreamUnreachable,
     native_error_message,
 )
-from proxy.logs import body_for_log, redact_headers, scrub, upstream_logger
-from proxy.resilience import ByteBudget, CircuitBreaker, backoff_delay
-from proxy.settings import UpstreamSettings
+from nhn_proxy.logs import body_for_log, redact_headers, scrub, upstream_logger
+from nhn_proxy.resilience import ByteBudget, CircuitBreaker, backoff_delay
+from nhn_proxy.settings import UpstreamSettings
+from yarl import URL
 
 USER_AGENT = "nhn-cloud-proxy/0.1"
 _SECRET_QUERY_KEYS = frozenset({"token", "password", "temp_url_sig", "signature", "x-auth-token"})

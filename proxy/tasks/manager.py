@@ -35,14 +35,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-
-from proxy.errors import ProxyError, UpstreamError, error_body
-from proxy.routing import API_PREFIX, Call, Handler, reply
-from proxy.settings import Settings, TaskSettings
-from proxy.tasks.memory import MemoryTaskStore
-from proxy.tasks.model import Task, TaskStatus
-from proxy.tasks.store import TaskStore, cancel_requested
-from proxy.tasks.watch import PollState, Watcher
+from nhn_proxy.errors import ProxyError, UpstreamError, error_body
+from nhn_proxy.routing import API_PREFIX, Call, Handler, reply
+from nhn_proxy.settings import Settings, TaskSettings
+from nhn_proxy.tasks.memory import MemoryTaskStore
+from nhn_proxy.tasks.model import Task, TaskStatus
+from nhn_proxy.tasks.store import TaskStore, cancel_requested
+from nhn_proxy.tasks.watch import PollState, Watcher
 
 logger = logging.getLogger("nhn_proxy.tasks")
 
@@ -60,7 +59,7 @@ def make_store(settings: Settings) -> TaskStore:
     """The task store the settings ask for: in memory, or Redis when `tasks.redis_url` is set."""
     if not settings.tasks.redis_url:
         return MemoryTaskStore(settings.tasks)
-    from proxy.tasks.redis_store import RedisTaskStore  # redis is imported only when used
+    from nhn_proxy.tasks.redis_store import RedisTaskStore  # redis is imported only when used
 
     return RedisTaskStore(settings.tasks)
 

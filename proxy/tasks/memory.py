@@ -16,8 +16,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from proxy.settings import TaskSettings
-from proxy.tasks.model import Task
+from nhn_proxy.settings import TaskSettings
+from nhn_proxy.tasks.model import Task
 
 Clock = Callable[[], float]
 

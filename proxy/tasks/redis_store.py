@@ -30,16 +30,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from proxy.tasks.model import Task, TaskStatus
-from proxy.tasks.store import TaskStoreUnavailable, cancel_requested
+from nhn_proxy.tasks.model import Task, TaskStatus
+from nhn_proxy.tasks.store import TaskStoreUnavailable, cancel_requested
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 if TYPE_CHECKING:
+    from nhn_proxy.settings import TaskSettings
     from redis.asyncio import Redis
-
-    from proxy.settings import TaskSettings
 
 SECRET_BYTES = 32
 SECRET_RECHECK = 30.0  # seconds a replica trusts its copy of the secret before re-reading it

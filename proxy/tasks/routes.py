@@ -14,16 +14,15 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 from marshmallow import Schema, fields, validate
-
-from proxy.context import Header
-from proxy.errors import NotFound, Unauthenticated
-from proxy.keys import TASK_MANAGER, TASK_STORE
-from proxy.routing import Call, ErrorSchema, PathParam, Route, reply
-from proxy.tasks.model import Task, TaskStatus
+from nhn_proxy.context import Header
+from nhn_proxy.errors import NotFound, Unauthenticated
+from nhn_proxy.keys import TASK_MANAGER, TASK_STORE
+from nhn_proxy.routing import Call, ErrorSchema, PathParam, Route, reply
+from nhn_proxy.tasks.model import Task, TaskStatus
 
 if TYPE_CHECKING:
-    from proxy.tasks.manager import TaskManager
-    from proxy.tasks.store import TaskStore
+    from nhn_proxy.tasks.manager import TaskManager
+    from nhn_proxy.tasks.store import TaskStore
 
 TAGS = ("tasks",)
 TASK_ID_PATTERN = r"[0-9a-f]{32}"

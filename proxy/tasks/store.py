@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from proxy.errors import ProxyError
-from proxy.tasks.model import Task
+from nhn_proxy.errors import ProxyError
+from nhn_proxy.tasks.model import Task
 
 
 class TaskStoreUnavailable(ProxyError):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from proxy.routing import Call
+    from nhn_proxy.routing import Call
 
 
 class PollState(enum.StrEnum):

@@ -20,18 +20,18 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 from aiohttp import web
-
-import emulator
-from emulator import (
+from nhn_proxy import emulator
+from nhn_proxy.app import create_app
+from nhn_proxy.emulator import (
     DEMO_PASSWORD,
     DEMO_STORAGE_TENANT_ID,
     DEMO_TENANT_ID,
     DEMO_USERNAME,
     EmulatorOptions,
 )
-from proxy.app import create_app
-from proxy.server import ProxyRunner
-from proxy.settings import load_settings
+from nhn_proxy.server import ProxyRunner
+from nhn_proxy.settings import load_settings
+
 from tests.helpers import free_port  # noqa: F401 (also re-exported)
 
 T = TypeVar("T")

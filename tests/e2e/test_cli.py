@@ -16,9 +16,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from nhn_proxy.emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, DEMO_USERNAME
+from nhn_proxy.settings import SERVICES
 
-from emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, DEMO_USERNAME
-from proxy.settings import SERVICES
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -223,7 +223,7 @@ async def test_emulator_prints_the_endpoints_block(tmp_path: Path, session) -> N
 
 def test_serve_help_names_the_workers_option() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "proxy", "serve", "--help"],
+        [sys.executable, "-m", "nhn_proxy", "serve", "--help"],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -28,7 +28,7 @@ from tests.e2e.conftest import free_port
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVE = (sys.executable, "-m", "proxy", "serve")
+SERVE = (sys.executable, "-m", "nhn_proxy", "serve")
 TENANT = "04a2c5b7de7e4d66b970ad950081a7c3"
 TOKEN = "e42a092ed6ee4d99949bf25f5f6ecc60"
 HEADERS = {"X-NHN-Token": TOKEN, "X-NHN-Region": "kr2"}

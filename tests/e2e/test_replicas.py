@@ -29,9 +29,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from nhn_proxy import emulator
+from nhn_proxy.emulator import DEMO_PASSWORD, DEMO_TENANT_ID, DEMO_USERNAME
 
-import emulator
-from emulator import DEMO_PASSWORD, DEMO_TENANT_ID, DEMO_USERNAME
 from tests.e2e.conftest import API, JSON, Reply, check_error, free_port, settings_toml
 from tests.helpers import unavailable
 from tests.redis_server import RedisServer
@@ -66,7 +66,7 @@ def spawn(args: list[str], log: Path, env: Mapping[str, str]) -> subprocess.Pope
     """`python -m proxy ARGS`, its output into `log` (a file: a pipe nobody reads could fill)."""
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "proxy", *args],
+            [sys.executable, "-m", "nhn_proxy", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=dict(env),
@@ -661,8 +661,8 @@ async def entered(shim: LosesOneCancellation) -> None:
 async def test_stop_ends_even_when_redis_loses_the_cancellation_of_a_loop(
     monkeypatch: pytest.MonkeyPatch, launcher: Launcher
 ) -> None:
-    from proxy.settings import load_settings
-    from proxy.tasks.manager import TaskManager, make_store
+    from nhn_proxy.settings import load_settings
+    from nhn_proxy.tasks.manager import TaskManager, make_store
 
     settings = load_settings(launcher.settings(sweep_interval=0.05), environ={})
     store = make_store(settings)
@@ -684,11 +684,11 @@ async def test_an_open_stream_does_not_hold_the_shutdown_when_redis_loses_a_canc
     monkeypatch: pytest.MonkeyPatch, launcher: Launcher, session: aiohttp.ClientSession
 ) -> None:
     from aiohttp import web
+    from nhn_proxy.app import create_app
+    from nhn_proxy.keys import TASK_MANAGER
+    from nhn_proxy.server import ProxyRunner
+    from nhn_proxy.settings import load_settings
 
-    from proxy.app import create_app
-    from proxy.keys import TASK_MANAGER
-    from proxy.server import ProxyRunner
-    from proxy.settings import load_settings
     from tests.e2e.conftest import bound_port
 
     # in process, started like `nhn-proxy serve` does, with rare loops (see the test above)

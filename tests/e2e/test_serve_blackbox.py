@@ -121,7 +121,7 @@ async def proxy_process(fake_nhn, tmp_path: Path):
     )
     env = {key: value for key, value in os.environ.items() if not key.startswith("NHN_PROXY_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "serve", "--config", str(config), "--port", str(port)],
+        [sys.executable, "-m", "nhn_proxy", "serve", "--config", str(config), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

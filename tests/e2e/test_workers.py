@@ -24,9 +24,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from nhn_proxy import emulator
+from nhn_proxy.emulator import DEMO_PASSWORD, DEMO_TENANT_ID, DEMO_USERNAME
 
-import emulator
-from emulator import DEMO_PASSWORD, DEMO_TENANT_ID, DEMO_USERNAME
 from tests.e2e.conftest import API, free_port, settings_toml
 from tests.e2e.test_lifecycle import BROKEN_PLUGINS, write_plugin
 from tests.e2e.test_replicas import (
@@ -155,7 +155,7 @@ class Launcher:
         stdout, stderr = self.tmp_path / f"{name}.out", self.tmp_path / f"{name}.err"
         with stdout.open("wb") as out, stderr.open("wb") as err:
             process = subprocess.Popen(
-                [sys.executable, "-m", "proxy", "serve", "--config", str(settings), *args],
+                [sys.executable, "-m", "nhn_proxy", "serve", "--config", str(settings), *args],
                 stdout=out,
                 stderr=err,
                 env=env or clean_env(),
@@ -171,7 +171,7 @@ class Launcher:
     def fails(self, settings: Path, *args: str, env: dict[str, str] | None = None):
         """Run a `serve` that must fail: its exit status, stdout and stderr."""
         done = subprocess.run(
-            [sys.executable, "-m", "proxy", "serve", "--config", str(settings), *args],
+            [sys.executable, "-m", "nhn_proxy", "serve", "--config", str(settings), *args],
             capture_output=True,
             text=True,
             env=env or clean_env(),

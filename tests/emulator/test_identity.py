@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from emulator import DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID
+from nhn_proxy.emulator import DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID
 
 from .doc_examples import EXAMPLES
 from .shapes import assert_conforms

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from emulator.app import ROUTERS
+from nhn_proxy.emulator.app import ROUTERS
 
 PREFIX = {
     "identity": "/identity",

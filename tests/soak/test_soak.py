@@ -22,9 +22,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from nhn_proxy.emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, DEMO_USERNAME
+from nhn_proxy.emulator import endpoints as emulator_endpoints
 
-from emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, DEMO_USERNAME
-from emulator import endpoints as emulator_endpoints
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.soak
@@ -70,7 +70,7 @@ def spawn(tmp_path: Path, name: str, *args: str) -> subprocess.Popen:
     log = (tmp_path / f"{name}.log").open("wb")
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "proxy", *args],
+            [sys.executable, "-m", "nhn_proxy", *args],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=clean_environment(),

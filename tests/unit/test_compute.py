@@ -6,9 +6,8 @@ import copy
 import re
 
 import pytest
-from yarl import URL
-
-from plugins.compute import (
+from nhn_proxy.errors import UpstreamBadResponse
+from nhn_proxy.plugins.compute import (
     action_to_native,
     created_server_from_native,
     flavor_name_from_native,
@@ -20,7 +19,8 @@ from plugins.compute import (
     server_to_native,
     servers_page_from_native,
 )
-from proxy.errors import UpstreamBadResponse
+from yarl import URL
+
 from tests.conftest import COMPUTE_KR2, IMAGE_KR2, TENANT, TOKEN, compute_headers
 
 COMPUTE_KR1 = f"https://kr1-api-instance-infrastructure.nhncloudservice.com/v2/{TENANT}"

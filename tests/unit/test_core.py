@@ -8,17 +8,17 @@ import re
 import aiohttp
 import pytest
 from marshmallow import Schema, fields, validate
+from nhn_proxy import hookimpl
+from nhn_proxy.app import create_app
+from nhn_proxy.cli import main
+from nhn_proxy.context import Header
+from nhn_proxy.plugin_manager import PluginError
+from nhn_proxy.routing import RESOURCE_ID, Call, Route, reply
+from nhn_proxy.settings import load_settings
+from nhn_proxy.translation import native_answer
 from openapi_spec_validator import validate as validate_openapi
 from yarl import URL
 
-from proxy import hookimpl
-from proxy.app import create_app
-from proxy.cli import main
-from proxy.context import Header
-from proxy.plugins import PluginError
-from proxy.routing import RESOURCE_ID, Call, Route, reply
-from proxy.settings import load_settings
-from proxy.translation import native_answer
 from tests.conftest import COMPUTE_KR2, TENANT, TOKEN, compute_headers
 
 ALLOWED_ORIGIN = "http://localhost:3000"

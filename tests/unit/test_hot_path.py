@@ -13,16 +13,15 @@ import weakref
 
 import pytest
 from aiohttp import web
-
-from proxy import jsonio
-from proxy.context import NhnContext
-from proxy.errors import UpstreamBadResponse, UpstreamUnavailable
-from proxy.middlewares import new_request_id
-from proxy.paging import collect_listing, collect_pages
-from proxy.resilience import ByteBudget
-from proxy.routing import reply_json
-from proxy.settings import load_settings
-from proxy.upstream import SMALL_BODY, Upstream
+from nhn_proxy import jsonio
+from nhn_proxy.context import NhnContext
+from nhn_proxy.errors import UpstreamBadResponse, UpstreamUnavailable
+from nhn_proxy.middlewares import new_request_id
+from nhn_proxy.paging import collect_listing, collect_pages
+from nhn_proxy.resilience import ByteBudget
+from nhn_proxy.routing import reply_json
+from nhn_proxy.settings import load_settings
+from nhn_proxy.upstream import SMALL_BODY, Upstream
 
 # ---------------------------------------------------------------------------------- JSON
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from yarl import URL
-
-from plugins.kubernetes import (
+from nhn_proxy.errors import UpstreamBadResponse
+from nhn_proxy.plugins.kubernetes import (
     choose_node_image,
     cluster_from_native,
     clusters_from_native,
@@ -15,7 +14,8 @@ from plugins.kubernetes import (
     images_from_native,
     to_native,
 )
-from proxy.errors import UpstreamBadResponse
+from yarl import URL
+
 from tests.conftest import IMAGE_KR2, KUBERNETES_KR2, NETWORK_KR2, TOKEN, network_headers
 
 CLUSTER_UUID = "2b778d83-8b67-45b1-920e-b0c5ad5c2f30"

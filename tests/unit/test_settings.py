@@ -8,9 +8,8 @@ import socket
 import sys
 
 import pytest
-
-from proxy.server import check_port_free, check_workers, choose_event_loop
-from proxy.settings import SettingsError, load_settings
+from nhn_proxy.server import check_port_free, check_workers, choose_event_loop
+from nhn_proxy.settings import SettingsError, load_settings
 
 
 def test_defaults_match_the_documented_contract():
@@ -206,9 +205,9 @@ def test_several_workers_need_a_shared_task_store():
 
 
 def test_several_workers_need_reuse_port_and_fork(monkeypatch):
-    import proxy.server
+    import nhn_proxy.server
 
-    monkeypatch.setattr(proxy.server, "workers_possible", lambda: False)
+    monkeypatch.setattr(nhn_proxy.server, "workers_possible", lambda: False)
     values = {"server": {"workers": 2}, "tasks": {"redis_url": "redis://r:6379/0"}}
     with pytest.raises(SettingsError, match="needs SO_REUSEPORT and fork"):
         check_workers(load_settings(environ={}, overrides=values))

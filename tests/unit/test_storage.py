@@ -7,18 +7,18 @@ import asyncio
 import json
 import re
 
+import nhn_proxy.plugins.storage as storage
 import pytest
 from aioresponses import CallbackResult
-from yarl import URL
-
-import plugins.storage as storage
-from plugins.storage import (
+from nhn_proxy.errors import UpstreamBadResponse
+from nhn_proxy.plugins.storage import (
     container_created_from_native,
     container_name_problem,
     listing_from_native,
     listing_query_to_native,
 )
-from proxy.errors import UpstreamBadResponse
+from yarl import URL
+
 from tests.conftest import STORAGE_ACCOUNT, STORAGE_KR2, TOKEN, storage_headers
 
 JSON_UTF8 = "application/json; charset=utf-8"

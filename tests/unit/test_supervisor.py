@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from proxy.server import Supervisor, _Child
+from nhn_proxy.server import Supervisor, _Child
 
 
 def test_a_worker_whose_pipe_closed_before_it_exited_still_wakes_the_supervisor() -> None:

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from nhn_proxy.settings import TaskSettings
+from nhn_proxy.tasks.model import Task, TaskStatus
+from nhn_proxy.tasks.redis_store import RedisTaskStore
+from nhn_proxy.tasks.store import TaskStore
 from redis.asyncio import from_url
 
-from proxy.settings import TaskSettings
-from proxy.tasks.model import Task, TaskStatus
-from proxy.tasks.redis_store import RedisTaskStore
-from proxy.tasks.store import TaskStore
 from tests.redis_server import RedisServer, free_port
 
 OWNER = "a" * 64
@@ -66,7 +66,9 @@ OpenStores = Callable[..., Awaitable[Stores]]
 async def open_stores(request: pytest.FixtureRequest) -> AsyncIterator[OpenStores]:
     """Opens `Stores` of the parametrized kind with the given settings; closes them after."""
     if request.param == "memory":
-        memory = pytest.importorskip("proxy.tasks.memory", reason="memory store not written yet")
+        memory = pytest.importorskip(
+            "nhn_proxy.tasks.memory", reason="memory store not written yet"
+        )
         redis_url = ""
     else:
         redis_url = request.getfixturevalue("redis_server")

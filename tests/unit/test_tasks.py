@@ -15,20 +15,20 @@ from typing import Any
 import jsonschema
 import pytest
 from marshmallow import Schema, fields, validate
+from nhn_proxy import hookimpl
+from nhn_proxy.app import create_app
+from nhn_proxy.context import Header, NhnContext
+from nhn_proxy.errors import ProxyError
+from nhn_proxy.keys import TASK_MANAGER, TASK_STORE
+from nhn_proxy.plugin_manager import PluginError
+from nhn_proxy.routing import RESOURCE_ID, Call, Route, no_content, prefers_respond_async, reply
+from nhn_proxy.settings import load_settings
+from nhn_proxy.tasks.manager import TaskManager, iso_time, new_task_id
+from nhn_proxy.tasks.memory import MemoryTaskStore
+from nhn_proxy.tasks.model import Task, TaskStatus
+from nhn_proxy.tasks.watch import Poll, PollState, Watcher
 from openapi_spec_validator import validate as validate_openapi
 
-from proxy import hookimpl
-from proxy.app import create_app
-from proxy.context import Header, NhnContext
-from proxy.errors import ProxyError
-from proxy.keys import TASK_MANAGER, TASK_STORE
-from proxy.plugins import PluginError
-from proxy.routing import RESOURCE_ID, Call, Route, no_content, prefers_respond_async, reply
-from proxy.settings import load_settings
-from proxy.tasks.manager import TaskManager, iso_time, new_task_id
-from proxy.tasks.memory import MemoryTaskStore
-from proxy.tasks.model import Task, TaskStatus
-from proxy.tasks.watch import Poll, PollState, Watcher
 from tests.conftest import COMPUTE_KR2, TENANT, TOKEN, compute_headers
 
 OTHER_TOKEN = "0123456789abcdef0123456789abcdef"

@@ -7,15 +7,15 @@ import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
+from nhn_proxy.context import NhnContext
+from nhn_proxy.errors import BadRequest, UpstreamBadResponse, UpstreamHTTPError
+from nhn_proxy.plugin_manager import load_plugins
+from nhn_proxy.plugins import compute, kubernetes
+from nhn_proxy.routing import Call
+from nhn_proxy.settings import Settings
+from nhn_proxy.tasks.watch import Poll, PollState, Watcher
+from nhn_proxy.upstream import Upstream
 
-from plugins import compute, kubernetes
-from proxy.context import NhnContext
-from proxy.errors import BadRequest, UpstreamBadResponse, UpstreamHTTPError
-from proxy.plugins import load_plugins
-from proxy.routing import Call
-from proxy.settings import Settings
-from proxy.tasks.watch import Poll, PollState, Watcher
-from proxy.upstream import Upstream
 from tests.conftest import (
     COMPUTE_KR2,
     KUBERNETES_KR2,

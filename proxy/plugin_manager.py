@@ -10,21 +10,20 @@ from collections.abc import Iterable
 from types import ModuleType
 
 import pluggy
-
-from proxy import hookspecs
-from proxy.routing import Route
-from proxy.settings import Settings
-from proxy.tasks.watch import Watcher
+from nhn_proxy import hookspecs
+from nhn_proxy.routing import Route
+from nhn_proxy.settings import Settings
+from nhn_proxy.tasks.watch import Watcher
 
 logger = logging.getLogger("nhn_proxy.plugins")
 ENTRY_POINT_GROUP = "nhn_proxy.plugins"
 # The built-in services, registered under the module's last name ("token", "compute", …).
 BUILTIN_PLUGINS = (
-    "plugins.token",
-    "plugins.compute",
-    "plugins.network",
-    "plugins.kubernetes",
-    "plugins.storage",
+    "nhn_proxy.plugins.token",
+    "nhn_proxy.plugins.compute",
+    "nhn_proxy.plugins.network",
+    "nhn_proxy.plugins.kubernetes",
+    "nhn_proxy.plugins.storage",
 )
 
 
