@@ -2,10 +2,12 @@
 NKS, object storage) with a ``/_emulator`` control plane — the "moto of NHN Cloud".
 
 Start it with ``create_app()`` and point the proxy's upstream endpoints at
-``endpoints(base_url)``.
+``endpoints(base_url)``. This package root is the emulator's one entry point: the proxy's
+CLI and the plugin authors' test kit use nothing else of it.
 """
 
 from nhn_proxy.emulator.app import create_app, endpoints
+from nhn_proxy.emulator.compute import DEMO_KEYPAIR
 from nhn_proxy.emulator.options import (
     DEMO_PASSWORD,
     DEMO_STORAGE_TENANT_ID,
@@ -13,9 +15,11 @@ from nhn_proxy.emulator.options import (
     DEMO_USERNAME,
     DemoUser,
     EmulatorOptions,
+    options_from_settings,
 )
 
 __all__ = [
+    "DEMO_KEYPAIR",
     "DEMO_PASSWORD",
     "DEMO_STORAGE_TENANT_ID",
     "DEMO_TENANT_ID",
@@ -24,4 +28,5 @@ __all__ = [
     "EmulatorOptions",
     "create_app",
     "endpoints",
+    "options_from_settings",
 ]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+
 from nhn_proxy.emulator import compute, identity, image, kubernetes, network, object_storage
 from nhn_proxy.emulator.base import Clock, Ctx, Router
 from nhn_proxy.emulator.control import (

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
 from nhn_proxy.emulator.errors import ApiError
 
 if TYPE_CHECKING:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
+
 from nhn_proxy.emulator.base import Clock, iso_z
 from nhn_proxy.emulator.errors import ApiError, error_response, request_id_headers
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
 from nhn_proxy.emulator.base import Ctx, Router, hex32, iso_micro, iso_z, json_response
 from nhn_proxy.emulator.errors import ApiError
 from nhn_proxy.emulator.options import DemoUser, EmulatorOptions

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+
 from nhn_proxy.emulator.base import Ctx, Router, iso_z, json_response, parse_limit, seed_uuid
 from nhn_proxy.emulator.errors import ApiError
 

@@ -17,6 +17,7 @@ from itertools import count
 from typing import Any
 
 from aiohttp import web
+
 from nhn_proxy.emulator.base import (
     Ctx,
     Router,

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+
 from nhn_proxy.emulator.base import (
     Ctx,
     Router,

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
+
 from nhn_proxy.emulator.base import Ctx, Router, http_date, iso_micro
 from nhn_proxy.emulator.errors import ApiError
 

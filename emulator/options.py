@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 DEMO_USERNAME = "demo@example.com"
 DEMO_PASSWORD = "demo-password"
@@ -50,3 +52,18 @@ class EmulatorOptions:
         tenants = [t for u in self.users for t in (u.tenant_id, u.storage_tenant_id)]
         if len(tenants) != len(set(tenants)):
             raise ValueError("EmulatorOptions.users: every tenant id must be unique")
+
+
+def options_from_settings(values: Mapping[str, Any]) -> EmulatorOptions:
+    """The options that mirror the proxy's settings (their merged TOML tables): the same
+    regions, NKS where the kubernetes plugin says it runs, the configured delays."""
+    emulator = values.get("emulator", {})
+    kubernetes = values.get("kubernetes", {})
+    defaults = EmulatorOptions()
+    return EmulatorOptions(
+        regions=tuple(values["regions"]["allowed"]),
+        nks_regions=tuple(kubernetes.get("regions", defaults.nks_regions)),
+        build_delay=emulator.get("build_delay", defaults.build_delay),
+        cluster_delay=emulator.get("cluster_delay", defaults.cluster_delay),
+        token_lifetime=emulator.get("token_lifetime", defaults.token_lifetime),
+    )

@@ -57,6 +57,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 from marshmallow import INCLUDE, Schema, fields, validate
+
 from nhn_proxy import hookimpl
 from nhn_proxy.context import Header
 from nhn_proxy.errors import BadRequest, UpstreamHTTPError

@@ -62,6 +62,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from yarl import URL
+
 from nhn_proxy import hookimpl
 from nhn_proxy.context import Header
 from nhn_proxy.errors import BadRequest, UpstreamHTTPError
@@ -71,7 +73,6 @@ from nhn_proxy.routing import Call, PathParam, Route, no_content, reply
 from nhn_proxy.settings import Settings
 from nhn_proxy.tasks.watch import Poll, PollState, Watcher
 from nhn_proxy.translation import StrictBoolean, list_of, native_answer
-from yarl import URL
 
 T = TypeVar("T")
 

@@ -29,12 +29,20 @@ import ipaddress
 import re
 from typing import Any
 
-from aiohttp import web
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
-from nhn_proxy import hookimpl
-from nhn_proxy.routing import RESOURCE_ID, Call, Route, no_content, reply
-from nhn_proxy.settings import Settings
-from nhn_proxy.translation import list_of, native_answer
+
+from nhn_proxy.plugin import (
+    RESOURCE_ID,
+    Call,
+    PluginConfig,
+    Route,
+    hookimpl,
+    list_of,
+    native_answer,
+    object_of,
+    optional_text,
+    text,
+)
 
 SERVICE = "network"
 MAX_NAME = 255
@@ -203,44 +211,23 @@ class FloatingIpListSchema(Schema):
 # ----------------------------------------------------------------------------- translation
 
 
-def _text(native: dict[str, Any], key: str) -> str:
-    value = native[key]
-    if not isinstance(value, str):
-        raise TypeError(f"{key} is not a string")
-    return value
-
-
-def _optional_text(native: dict[str, Any], key: str) -> str | None:
-    value = native.get(key)
-    if value is not None and not isinstance(value, str):
-        raise TypeError(f"{key} is not a string")
-    return value
-
-
-def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
-    value = body[key]
-    if not isinstance(value, dict):
-        raise TypeError(f"{key} is not an object")
-    return value
-
-
 def _vpc(native: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": _text(native, "id"),
-        "name": _text(native, "name"),
-        "cidrv4": _text(native, "cidrv4"),
-        "state": _text(native, "state"),
+        "id": text(native["id"], "id"),
+        "name": text(native["name"], "name"),
+        "cidrv4": text(native["cidrv4"], "cidrv4"),
+        "state": text(native["state"], "state"),
         "external": native.get("router:external") is True,
     }
 
 
 def _subnet(native: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": _text(native, "id"),
-        "name": _text(native, "name"),
-        "vpc_id": _text(native, "vpc_id"),
-        "cidr": _text(native, "cidr"),
-        "gateway": _optional_text(native, "gateway"),
+        "id": text(native["id"], "id"),
+        "name": text(native["name"], "name"),
+        "vpc_id": text(native["vpc_id"], "vpc_id"),
+        "cidr": text(native["cidr"], "cidr"),
+        "gateway": optional_text(native.get("gateway"), "gateway"),
         "external": native.get("router:external") is True,
     }
 
@@ -258,12 +245,12 @@ def vpc_list_from_native(native: dict[str, Any]) -> dict[str, Any]:
 @native_answer(SERVICE)
 def vpc_from_native(native: dict[str, Any]) -> dict[str, Any]:
     """NHN's create answer `{"vpc": {...}}` → `{"vpc": {id, name, cidrv4, state, external}}`."""
-    return {"vpc": _vpc(_object(native, "vpc"))}
+    return {"vpc": _vpc(object_of(native, "vpc"))}
 
 
 @native_answer(SERVICE)
 def vpc_detail_from_native(native: dict[str, Any]) -> dict[str, Any]:
-    vpc = _object(native, "vpc")
+    vpc = object_of(native, "vpc")
     subnets = list_of(vpc, "subnets") if "subnets" in vpc else []
     return {"vpc": {**_vpc(vpc), "subnets": [_subnet(subnet) for subnet in subnets]}}
 
@@ -283,7 +270,7 @@ def subnet_list_from_native(native: dict[str, Any]) -> dict[str, Any]:
 
 @native_answer(SERVICE)
 def subnet_from_native(native: dict[str, Any]) -> dict[str, Any]:
-    return {"vpcsubnet": _subnet(_object(native, "vpcsubnet"))}
+    return {"vpcsubnet": _subnet(object_of(native, "vpcsubnet"))}
 
 
 @native_answer(SERVICE)
@@ -291,10 +278,10 @@ def floatingip_list_from_native(native: dict[str, Any]) -> dict[str, Any]:
     return {
         "floatingips": [
             {
-                "id": _text(fip, "id"),
-                "floating_ip_address": _text(fip, "floating_ip_address"),
-                "status": _text(fip, "status"),
-                "port_id": _optional_text(fip, "port_id"),
+                "id": text(fip["id"], "id"),
+                "floating_ip_address": text(fip["floating_ip_address"], "floating_ip_address"),
+                "status": text(fip["status"], "status"),
+                "port_id": optional_text(fip.get("port_id"), "port_id"),
             }
             for fip in list_of(native, "floatingips")
         ]
@@ -304,71 +291,54 @@ def floatingip_list_from_native(native: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- handlers
 
 
-async def list_vpcs(call: Call) -> web.StreamResponse:
-    answer = await call.upstream.request(SERVICE, "GET", "/v2.0/vpcs", ctx=call.ctx)
-    return reply(vpc_list_from_native(answer.json_object()))
+async def list_vpcs(call: Call) -> dict[str, Any]:
+    answer = await call.native(SERVICE, "GET", "/v2.0/vpcs")
+    return vpc_list_from_native(answer.json_object())
 
 
-async def create_vpc(call: Call) -> web.StreamResponse:
-    answer = await call.upstream.request(
-        SERVICE, "POST", "/v2.0/vpcs", ctx=call.ctx, json_body=vpc_to_native(call.body)
-    )
-    return reply(vpc_from_native(answer.json_object()), 201)
+async def create_vpc(call: Call) -> dict[str, Any]:
+    answer = await call.native(SERVICE, "POST", "/v2.0/vpcs", json=vpc_to_native(call.body))
+    return vpc_from_native(answer.json_object())
 
 
-async def get_vpc(call: Call) -> web.StreamResponse:
-    answer = await call.upstream.request(
-        SERVICE, "GET", "/v2.0/vpcs/{vpc_id}", ctx=call.ctx, path=call.params
-    )
-    return reply(vpc_detail_from_native(answer.json_object()))
+async def get_vpc(call: Call) -> dict[str, Any]:
+    answer = await call.native(SERVICE, "GET", "/v2.0/vpcs/{vpc_id}", path=call.params)
+    return vpc_detail_from_native(answer.json_object())
 
 
-async def delete_vpc(call: Call) -> web.StreamResponse:
-    await call.upstream.request(
-        SERVICE, "DELETE", "/v2.0/vpcs/{vpc_id}", ctx=call.ctx, path=call.params
-    )
-    return no_content()
+async def delete_vpc(call: Call) -> None:
+    await call.native(SERVICE, "DELETE", "/v2.0/vpcs/{vpc_id}", path=call.params)
 
 
-async def list_subnets(call: Call) -> web.StreamResponse:
-    answer = await call.upstream.request(
-        SERVICE,
-        "GET",
-        "/v2.0/vpcsubnets",
-        ctx=call.ctx,
-        query=subnet_list_query_to_native(call.query),
-    )
-    return reply(subnet_list_from_native(answer.json_object()))
+async def list_subnets(call: Call) -> dict[str, Any]:
+    query = subnet_list_query_to_native(call.query)
+    answer = await call.native(SERVICE, "GET", "/v2.0/vpcsubnets", query=query)
+    return subnet_list_from_native(answer.json_object())
 
 
-async def create_subnet(call: Call) -> web.StreamResponse:
-    answer = await call.upstream.request(
-        SERVICE, "POST", "/v2.0/vpcsubnets", ctx=call.ctx, json_body=subnet_to_native(call.body)
-    )
-    return reply(subnet_from_native(answer.json_object()), 201)
+async def create_subnet(call: Call) -> dict[str, Any]:
+    body = subnet_to_native(call.body)
+    answer = await call.native(SERVICE, "POST", "/v2.0/vpcsubnets", json=body)
+    return subnet_from_native(answer.json_object())
 
 
-async def get_subnet(call: Call) -> web.StreamResponse:
-    answer = await call.upstream.request(
-        SERVICE, "GET", "/v2.0/vpcsubnets/{subnet_id}", ctx=call.ctx, path=call.params
-    )
-    return reply(subnet_from_native(answer.json_object()))
+async def get_subnet(call: Call) -> dict[str, Any]:
+    template = "/v2.0/vpcsubnets/{subnet_id}"
+    answer = await call.native(SERVICE, "GET", template, path=call.params)
+    return subnet_from_native(answer.json_object())
 
 
-async def delete_subnet(call: Call) -> web.StreamResponse:
-    await call.upstream.request(
-        SERVICE, "DELETE", "/v2.0/vpcsubnets/{subnet_id}", ctx=call.ctx, path=call.params
-    )
-    return no_content()
+async def delete_subnet(call: Call) -> None:
+    await call.native(SERVICE, "DELETE", "/v2.0/vpcsubnets/{subnet_id}", path=call.params)
 
 
-async def list_floatingips(call: Call) -> web.StreamResponse:
-    answer = await call.upstream.request(SERVICE, "GET", "/v2.0/floatingips", ctx=call.ctx)
-    return reply(floatingip_list_from_native(answer.json_object()))
+async def list_floatingips(call: Call) -> dict[str, Any]:
+    answer = await call.native(SERVICE, "GET", "/v2.0/floatingips")
+    return floatingip_list_from_native(answer.json_object())
 
 
 @hookimpl
-def nhn_proxy_routes(settings: Settings) -> list[Route]:
+def nhn_proxy_routes(config: PluginConfig) -> list[Route]:
     vpc_id = {"vpc_id": RESOURCE_ID}
     subnet_id = {"subnet_id": RESOURCE_ID}
     return [

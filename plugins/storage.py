@@ -31,13 +31,14 @@ from typing import Any
 
 from aiohttp import web
 from marshmallow import Schema, ValidationError, fields, validate
+
 from nhn_proxy import hookimpl
 from nhn_proxy.context import Header
 from nhn_proxy.errors import BadRequest
 from nhn_proxy.routing import Call, PathParam, Route, no_content, reply, reply_json
 from nhn_proxy.settings import Settings
 from nhn_proxy.translation import native_answer
-from nhn_proxy.upstream import UpstreamResponse
+from nhn_proxy.upstream import NativeAnswer
 
 SERVICE = "object_storage"
 PAGE_SIZE = 10_000  # Swift's maximum listing page
@@ -169,7 +170,7 @@ def container_created_from_native(status: int, name: str) -> tuple[dict[str, Any
     return {"status": public_status, "container": name}, public_status
 
 
-def _listing_body(answer: UpstreamResponse) -> Any:
+def _listing_body(answer: NativeAnswer) -> Any:
     """The JSON of a listing page; an empty answer (204, or no body) is an empty list."""
     if answer.status == 204 or not answer.body.strip():
         return []

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import Schema, fields, validate
+
 from nhn_proxy import hookimpl
 from nhn_proxy.logs import register_secret
 from nhn_proxy.routing import Call, Route, reply

@@ -1,9 +1,7 @@
 """nhn-cloud-proxy: one small REST API in front of NHN Cloud, for single-page apps.
 
-Plugin authors import `hookimpl` (and `Route`, `Call`, … from `proxy.routing`) from here.
+Plugin authors import from `nhn_proxy.plugin` only; everything else here is internal.
 """
 
-from nhn_proxy.hookspecs import hookimpl
-
 __version__ = "0.1.0"
-__all__ = ["__version__", "hookimpl"]
+__all__ = ["__version__"]

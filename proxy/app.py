@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 
 import aiohttp_cors
 from aiohttp import web
-from nhn_proxy.context import Header
+
 from nhn_proxy.errors import error_response
-from nhn_proxy.keys import ALLOWED_ORIGINS, METRICS, SETTINGS, TASK_MANAGER, TASK_STORE, UPSTREAM
+from nhn_proxy import jsonio
+from nhn_proxy.keys import ALLOWED_ORIGINS, METRICS, SETTINGS, UPSTREAM
 from nhn_proxy.metrics import Metrics
 from nhn_proxy.middlewares import EXPOSED_HEADERS, request_middleware
 from nhn_proxy.openapi import setup_openapi
-from nhn_proxy.plugin_manager import PluginError, Plugins, load_plugins
-from nhn_proxy.routing import Route, add_routes, reply
+from nhn_proxy.plugin_manager import Plugins, load_plugins
+from nhn_proxy.routing import Route, RouteEnvironment, add_routes
 from nhn_proxy.settings import Settings
 from nhn_proxy.tasks.manager import TaskManager, make_store
-from nhn_proxy.tasks.routes import task_routes
-from nhn_proxy.tasks.watch import Watcher
+from nhn_proxy.tasks.store import TaskStore
+from nhn_proxy.tasks.routes import operation_watchers, task_routes, wrap_operations
 from nhn_proxy.upstream import Upstream
 
 PLUGINS: web.AppKey[Plugins] = web.AppKey("nhn_proxy.plugins")
+ROUTES: web.AppKey[tuple[Route, ...]] = web.AppKey("nhn_proxy.routes")
+TASK_STORE: web.AppKey[TaskStore] = web.AppKey("nhn_proxy.task_store")
+TASK_MANAGER: web.AppKey[TaskManager] = web.AppKey("nhn_proxy.task_manager")
 ALLOWED_REQUEST_HEADERS = (
     "Content-Type",
     "X-Request-ID",
@@ -48,27 +52,30 @@ def create_app(settings: Settings, *, extra_plugins: Iterable[object] = ()) -> w
     app.cleanup_ctx.append(upstream.lifespan)
     plugins = load_plugins(settings, extra_plugins)
     app[PLUGINS] = plugins
-    routes = plugins.routes(settings)
-    setup_tasks(app, settings, routes, plugins.watchers(settings))
-    add_routes(app, [*routes, *task_routes()], settings)
+    config = plugins.config(settings)
+    routes = plugins.routes(config)
+    manager = setup_tasks(app, settings, routes)
+    environment = RouteEnvironment(
+        upstream=upstream,
+        allowed_regions=settings.regions.allowed,
+        max_pages=settings.upstream.max_pages,
+        sections=config.sections,
+    )
+    served = [*wrap_operations(routes, manager), *task_routes(manager, app[TASK_STORE])]
+    app[ROUTES] = tuple(served)
+    add_routes(app, served, environment)
     setup_health(app)
-    setup_openapi(app)
+    setup_openapi(app, served)
     setup_cors(app, settings)
     return app
 
 
-def setup_tasks(
-    app: web.Application,
-    settings: Settings,
-    routes: list[Route],
-    watchers: Mapping[str, Watcher],
-) -> None:
+def setup_tasks(app: web.Application, settings: Settings, routes: list[Route]) -> TaskManager:
     """The task store and manager (design §4). The manager starts after the store and the
     upstream client and stops before them: stopping interrupts its tasks in the store."""
-    check_operations(routes, watchers)
     store = make_store(settings)
     app[TASK_STORE] = store
-    manager = TaskManager(store, settings.tasks, watchers)
+    manager = TaskManager(store, settings.tasks, operation_watchers(routes))
     app[TASK_MANAGER] = manager
 
     @contextlib.asynccontextmanager
@@ -82,27 +89,13 @@ def setup_tasks(
     app.cleanup_ctx.append(store_lifespan)
     app.cleanup_ctx.append(manager.lifespan)
     app.on_shutdown.append(manager.on_shutdown)
-
-
-def check_operations(routes: list[Route], watchers: Mapping[str, Watcher]) -> None:
-    """Every route that names an operation must have its watcher, and a token to own the task."""
-    for route in routes:
-        if route.operation is None:
-            continue
-        where = f"route {route.method} {route.path}"
-        if route.operation not in watchers:
-            raise PluginError(
-                f"{where} names operation {route.operation!r}, but no plugin declares a "
-                "watcher for it (hook nhn_proxy_watchers)"
-            )
-        if Header.TOKEN not in route.needs:
-            raise PluginError(
-                f"{where} names operation {route.operation!r} but does not need X-NHN-Token, "
-                "which owns the task"
-            )
+    return manager
 
 
 def setup_health(app: web.Application) -> None:
+    def reply(payload: dict[str, object]) -> web.Response:
+        return web.Response(body=jsonio.dumps(payload), content_type="application/json")
+
     async def healthz(_request: web.Request) -> web.Response:
         return reply({"status": "ok"})
 

@@ -1,5 +1,10 @@
 """The `nhn-proxy` command: serve (one process, or `--workers N` under a supervisor),
-emulator, openapi."""
+emulator, openapi, plugins.
+
+The CLI is the one part of the core that reaches the embedded emulator, and only through
+its package root `nhn_proxy.emulator` (`create_app`, `endpoints`, `options_from_settings`
+and the demo account), imported when a command needs it.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,9 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
 from aiohttp import web
+
 from nhn_proxy import __version__
+from nhn_proxy.hookspecs import DemoAccount
 from nhn_proxy.keys import OPENAPI
 from nhn_proxy.logs import setup_logging, tag_log_lines
 from nhn_proxy.openapi import use_examples
@@ -67,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document as JSON")
     openapi.add_argument("--config", help="describe what this settings file serves")
+
+    plugins = commands.add_parser(
+        "plugins", help="list the loaded plugins: version, origin, routes, watched operations"
+    )
+    plugins.add_argument("--config", help="settings file (TOML), e.g. with plugins.disabled")
+    plugins.add_argument("--json", action="store_true", help="print them as JSON")
     return parser
 
 
@@ -82,8 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides.setdefault("server", {})["workers"] = args.workers
         settings = load_settings(args.config, overrides=overrides)
         setup_logging(settings.logging)
+        for note in settings.deprecations:
+            logger.warning(note)
         if args.command == "openapi":
             return print_openapi(settings)
+        if args.command == "plugins":
+            return print_plugins(settings, as_json=args.json)
         if args.command == "emulator":
             return run_emulator(settings, args.host, args.port)
         return serve(settings, with_emulator=args.emulator)
@@ -98,6 +115,32 @@ def print_openapi(settings: Settings) -> int:
     app = create_app(settings)
     json.dump(app[OPENAPI], sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
+    return 0
+
+
+def print_plugins(settings: Settings, *, as_json: bool = False) -> int:
+    """What `nhn-proxy plugins` shows: each loaded plugin and the disabled ones."""
+    from nhn_proxy.app import PLUGINS, ROUTES, create_app
+
+    app = create_app(settings)
+    plugins = app[PLUGINS]
+    infos = plugins.describe(app[ROUTES])
+    if as_json:
+        listing = {
+            "plugins": [dataclasses.asdict(info) for info in infos],
+            "disabled": list(plugins.disabled),
+        }
+        json.dump(listing, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    for info in infos:
+        print(f"{info.name} {info.version}  ({info.source})")
+        for route in info.routes:
+            print(f"    {route}")
+        if info.operations:
+            print(f"    watches: {', '.join(info.operations)}")
+    if plugins.disabled:
+        print(f"disabled: {', '.join(plugins.disabled)}")
     return 0
 
 
@@ -235,31 +278,33 @@ def with_endpoints(settings: Settings, endpoints: dict[str, str]) -> Settings:
 
 
 def use_demo_examples(app: web.Application, settings: Settings) -> None:
-    """Pre-fill Swagger UI with the emulator's demo tenant, account and user."""
+    """Pre-fill Swagger UI with the emulator's demo account: the NHN headers here, request
+    fields from the plugins (`nhn_proxy_demo_examples`)."""
+    from nhn_proxy.app import PLUGINS
     from nhn_proxy.emulator import (
+        DEMO_KEYPAIR,
         DEMO_PASSWORD,
         DEMO_STORAGE_TENANT_ID,
         DEMO_TENANT_ID,
         DEMO_USERNAME,
     )
-    from nhn_proxy.emulator.compute import DEMO_KEYPAIR
 
+    demo = DemoAccount(
+        username=DEMO_USERNAME,
+        password=DEMO_PASSWORD,
+        tenant_id=DEMO_TENANT_ID,
+        storage_tenant_id=DEMO_STORAGE_TENANT_ID,
+        keypair_name=DEMO_KEYPAIR,
+        region=settings.regions.allowed[0],
+    )
     use_examples(
         app,
         headers={
-            "X-NHN-Region": settings.regions.allowed[0],
-            "X-NHN-Tenant-ID": DEMO_TENANT_ID,
-            "X-NHN-Storage-Account": f"AUTH_{DEMO_STORAGE_TENANT_ID}",
+            "X-NHN-Region": demo.region,
+            "X-NHN-Tenant-ID": demo.tenant_id,
+            "X-NHN-Storage-Account": demo.storage_account,
         },
-        properties={
-            "TokenRequest": {
-                "tenant_id": DEMO_TENANT_ID,
-                "username": DEMO_USERNAME,
-                "password": DEMO_PASSWORD,
-            },
-            "InstanceCreate": {"keypair_name": DEMO_KEYPAIR},
-            "ClusterCreate": {"keypair_name": DEMO_KEYPAIR},
-        },
+        properties=app[PLUGINS].demo_examples(demo),
     )
 
 
@@ -269,22 +314,13 @@ def emulator_endpoints(base_url: str) -> dict[str, str]:
     return endpoints(base_url)
 
 
-def emulator_options(settings: Settings):
-    from nhn_proxy.emulator import EmulatorOptions
-
-    return EmulatorOptions(
-        regions=settings.regions.allowed,
-        nks_regions=settings.regions.nks,
-        build_delay=settings.emulator.build_delay,
-        cluster_delay=settings.emulator.cluster_delay,
-        token_lifetime=settings.emulator.token_lifetime,
-    )
-
-
 async def _start_emulator(settings: Settings, host: str, port: int) -> tuple[web.AppRunner, str]:
     from nhn_proxy.emulator import create_app as create_emulator_app
 
-    runner = web.AppRunner(create_emulator_app(emulator_options(settings)), access_log=None)
+    from nhn_proxy.emulator import options_from_settings
+
+    options = options_from_settings(settings.raw)
+    runner = web.AppRunner(create_emulator_app(options), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

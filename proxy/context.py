@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from aiohttp import web
+
 from nhn_proxy.errors import BadRequest, Unauthenticated
 from nhn_proxy.logs import register_secret
 

@@ -5,6 +5,7 @@ ProxyError(status, message)              answered as {"error": message, "code": 
 │   └── ValidationFailed       400        the body breaks its schema; names the field
 ├── Unauthenticated            401        X-NHN-Token missing or unusable
 ├── NotFound                   404
+├── Conflict                   409        the resource's state does not allow it
 └── UpstreamError              502        NHN could not give a usable answer
     ├── UpstreamUnreachable    502        connection refused, reset, DNS failure
     ├── UpstreamTimeout        504        connect or read took longer than allowed
@@ -22,6 +23,7 @@ from html import unescape
 from typing import Any
 
 from aiohttp import web
+
 from nhn_proxy import jsonio
 
 
@@ -55,6 +57,10 @@ class Unauthenticated(ProxyError):
 
 class NotFound(ProxyError):
     status = 404
+
+
+class Conflict(ProxyError):
+    status = 409
 
 
 class UpstreamError(ProxyError):

@@ -14,6 +14,7 @@ import secrets
 import time
 
 from aiohttp import hdrs, web
+
 from nhn_proxy.context import sane_request_id
 from nhn_proxy.errors import ProxyError, error_response
 from nhn_proxy.keys import ALLOWED_ORIGINS, METRICS, REQUEST_ID

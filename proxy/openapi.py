@@ -11,11 +11,15 @@ import copy
 import warnings
 from typing import Any
 
+import marshmallow
 from aiohttp import web
 from aiohttp_apigami import setup_aiohttp_apispec
 from aiohttp_apigami.constants import SWAGGER_DICT
+from aiohttp_apigami.core import resolver as schema_name
+
 from nhn_proxy import __version__
 from nhn_proxy.keys import OPENAPI
+from nhn_proxy.routing import API_PREFIX, Route
 
 DOC_PATH = "/api/docs/openapi.json"
 SWAGGER_PATH = "/swagger/"
@@ -32,16 +36,27 @@ One small REST API in front of NHN Cloud for single-page apps.
 Object Storage has its own tenant id: issue a second token with it; the storage account is
 `AUTH_<that tenant id>` (the token answer carries it as `storage_account`).
 
-Long-running operations (instance and NKS cluster create/delete) also accept
-`Prefer: respond-async`: the answer is then `202` with `{"task": {...}}` and a `Location`
-under `/api/nhn/tasks/`; follow the task there, or stream its changes from its `events_url`
-(server-sent events, usable by a browser `EventSource` as is).
-
 Every error is `{"error": "<message>", "code": <status>}` with that HTTP status.
+"""
+TASKS_DESCRIPTION = """
+Long-running operations also accept `Prefer: respond-async`: the answer is then `202` with
+`{{"task": {{...}}}}` and a `Location` under `/api/nhn/tasks/`; follow the task there, or
+stream its changes from its `events_url` (server-sent events, usable by a browser
+`EventSource` as is). They are: {operations}.
 """
 
 
-def setup_openapi(app: web.Application) -> None:
+def describe(routes: list[Route]) -> str:
+    """The document's introduction, naming the long-running operations that are served."""
+    operations = [
+        f"`{route.method} {API_PREFIX}{route.path}`" for route in routes if route.operation
+    ]
+    if not operations:
+        return DESCRIPTION
+    return DESCRIPTION + TASKS_DESCRIPTION.format(operations=", ".join(operations))
+
+
+def setup_openapi(app: web.Application, routes: list[Route]) -> None:
     """Describe every documented route now (routes must already be added)."""
     with warnings.catch_warnings():  # apigami keys the app with a plain string
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
@@ -54,7 +69,7 @@ def setup_openapi(app: web.Application) -> None:
             static_path="/swagger/static",
             openapi_version="3.0.2",
             in_place=True,
-            info={"description": DESCRIPTION},
+            info={"description": describe(routes)},
             servers=[{"url": "/", "description": "this proxy"}],
         )
         document = clean_document(app[SWAGGER_DICT])
@@ -83,7 +98,7 @@ def use_examples(
     app: web.Application,
     *,
     headers: dict[str, str] | None = None,
-    properties: dict[str, dict[str, Any]] | None = None,
+    properties: dict[type[marshmallow.Schema], dict[str, Any]] | None = None,
 ) -> None:
     """Replace example values in the served document, e.g. the demo tenant and user of the
     embedded emulator, so that Swagger UI's "Try it out" is pre-filled with working values."""
@@ -96,9 +111,11 @@ def use_examples(
                 if parameter.get("in") == "header" and parameter["name"] in (headers or {}):
                     parameter["example"] = headers[parameter["name"]]
     schemas = document.get("components", {}).get("schemas", {})
-    for schema_name, values in (properties or {}).items():
+    for schema, values in (properties or {}).items():
+        described = schemas.get(schema_name(schema), {}).get("properties", {})
         for name, value in values.items():
-            schemas[schema_name]["properties"][name]["example"] = value
+            if name in described:  # a schema or field this document does not have is skipped
+                described[name]["example"] = value
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", web.NotAppKeyWarning)
         app[SWAGGER_DICT] = document

@@ -1,39 +1,47 @@
-"""What a plugin declares (`Route`, `PathParam`), what its handler receives (`Call`), and how
-the core turns a declaration into a checked, documented aiohttp handler.
+"""What a plugin declares (`Route`, `PathParam`), what its handler receives (`Call`) and
+returns (a payload, a `Reply` or a `Stream`), and how the core turns a declaration into a
+checked, documented aiohttp handler.
 
 For every route the core: reads and checks the NHN headers the route needs, checks each
-path parameter against its pattern, parses and validates the JSON body with the route's
-marshmallow schema, then calls the plugin's handler. So a handler only ever sees clean
-values, and every route carries its OpenAPI description without the plugin writing any.
+path parameter against its pattern, parses and validates the JSON body and the query with
+the route's marshmallow schemas, then calls the plugin's handler with a `Call`. So a
+handler only ever sees clean values, and every route carries its OpenAPI description
+without the plugin writing any. The handler returns data; the core renders it (JSON bytes,
+status, headers, an empty 204, or a streamed body).
 
-A route with an `operation` that a plugin watches also accepts `Prefer: respond-async`
-(RFC 7240): after the same checks, the call is handed to the task manager, which answers
-`202` with a task and runs the handler in the background (design §4).
+This module knows nothing of tasks: the task machinery wraps the routes that declare a
+long-running operation before they are added here (`nhn_proxy.tasks.routes`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar, overload
 
 import marshmallow
 from aiohttp import web
 from aiohttp_apigami import docs, json_schema, request_schema, response_schema
 from aiohttp_apigami.utils import get_or_set_apispec
+
 from nhn_proxy import jsonio
 from nhn_proxy.context import HEADER_ORDER, Header, NhnContext, read_context
 from nhn_proxy.errors import BadRequest, ValidationFailed
-from nhn_proxy.keys import REQUEST_ID, SETTINGS, TASK_MANAGER, UPSTREAM
+from nhn_proxy.keys import REQUEST_ID
 from nhn_proxy.logs import register_secret
-from nhn_proxy.paging import PageFetcher, collect_listing
-from nhn_proxy.settings import Settings
-from nhn_proxy.upstream import Upstream
+from nhn_proxy.operations import Watcher
+from nhn_proxy.paging import PageFetcher, collect_listing, collect_pages
+from nhn_proxy.upstream import NativeAnswer, Upstream
 
 API_PREFIX = "/api/nhn"
-Handler = Callable[["Call"], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
+# a handler returns a JSON-able payload (None = no body), a `Reply` or a `Stream`
+Handler = Callable[["Call"], Awaitable[Any]]
+EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,50 @@ RESOURCE_ID = PathParam(
     example="3a005d5b-63cf-4493-bfc6-49db990b5b50",
     max_length=128,
 )
+
+
+# -- what a handler returns --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RawJson:
+    """A JSON document already written (e.g. by `Call.listing`): sent as it is."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A payload with a status or headers of its own; a bare payload gets the route's
+    status. `payload` None means no body (e.g. 204)."""
+
+    payload: Any = None
+    status: int | None = None
+    headers: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """A body written piece by piece as `chunks` yields it, never held whole (an object
+    download, server-sent events). `length`, when known, becomes `Content-Length`."""
+
+    chunks: AsyncIterable[bytes]
+    content_type: str
+    status: int = 200
+    headers: Mapping[str, str] | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseDoc:
+    """An extra documented answer of a route (e.g. the 202 of a task)."""
+
+    schema: type[marshmallow.Schema]
+    description: str
+    headers: Mapping[str, str] = field(default_factory=dict)  # name → description
+
+
+# -- what a plugin declares ----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -88,9 +140,10 @@ class Route:
     secret_fields: tuple[str, ...] = ()
     # error statuses this route documents besides the common ones
     errors: tuple[int, ...] = ()
-    # name of a long-running operation with a watcher (`nhn_proxy_watchers`): the route then
-    # accepts `Prefer: respond-async` and answers 202 with a task
+    # a long-running operation (its name, e.g. "compute.instance.create") and how to follow
+    # it: the route then also accepts `Prefer: respond-async` and can answer 202 with a task
     operation: str | None = None
+    watcher: Watcher | None = None
     # media type of a success body that is not JSON (e.g. "text/event-stream"), and the
     # schema of that body; for an event stream, of ONE event ({"event", "id", "data"}, as
     # OpenAPI 3.2 reads `schema` of text/event-stream and tools such as schemathesis check)
@@ -98,6 +151,16 @@ class Route:
     media_schema: Mapping[str, Any] | None = None
     # other success statuses answered without a body (e.g. 204: a stream with nothing left)
     empty_statuses: tuple[int, ...] = ()
+    # other request headers the handler reads (`call.headers`), e.g. "Range"; nothing else
+    # of the request reaches a plugin
+    request_headers: tuple[str, ...] = ()
+    # documentation added by whoever wraps the route (the task machinery): notes appended
+    # to an NHN header's description, parameters after the headers, answers with a schema
+    header_notes: Mapping[Header, str] = field(default_factory=dict)
+    extra_parameters: tuple[Mapping[str, Any], ...] = ()
+    extra_responses: Mapping[int, ResponseDoc] = field(default_factory=dict)
+    # the plugin that declared it (filled in by the core); its settings section, its logger
+    plugin: str = ""
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/") or not self.path.endswith("/"):
@@ -105,52 +168,147 @@ class Route:
         names = set(re.findall(r"{(\w+)}", self.path))
         if names != set(self.params):
             raise ValueError(f"route {self.path!r}: declare a PathParam for each of {names}")
+        if (self.operation is None) != (self.watcher is None):
+            raise ValueError(f"route {self.path!r}: an operation needs a watcher, and back")
+        if self.operation is not None and Header.TOKEN not in self.needs:
+            raise ValueError(
+                f"route {self.method} {self.path} names operation {self.operation!r} but does "
+                "not need X-NHN-Token, which owns the task"
+            )
 
 
-@dataclass(slots=True)
-class Call:
-    """Everything a plugin handler needs for one request, already checked."""
+# -- what a handler receives ---------------------------------------------------------------
 
-    request: web.Request
-    ctx: NhnContext
-    params: dict[str, str]
-    body: dict[str, Any]
-    query: dict[str, Any]
+
+class CallLogger(logging.LoggerAdapter):
+    """A plugin's logger bound to one request: every line carries its request id."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = kwargs.get("extra") or {}
+        kwargs["extra"] = {**extra, "fields": {**self.extra, **extra.get("fields", {})}}
+        return msg, kwargs
+
+
+@dataclass(frozen=True, slots=True)
+class RouteEnvironment:
+    """What the core hands every route's calls: one per app, built at start-up."""
+
     upstream: Upstream
-    settings: Settings
+    allowed_regions: tuple[str, ...]
+    max_pages: int
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    async def listing(self, key: str, fetch: PageFetcher[Any], *, service: str) -> bytes:
-        """`{key: [...]}` of every page `fetch` reads, written page by page within the
-        proxy's bounds (`upstream.max_pages`, `upstream.listing_concurrency`); answer it
-        with `reply_json`."""
-        return await collect_listing(
-            key,
-            fetch,
-            self.settings.upstream.max_pages,
-            service=service,
-            slot=self.upstream.listing_slot(),
+
+class Call:
+    """Everything a plugin handler may use for one request, already checked: the path
+    `params`, `query` and `body` as their schemas loaded them, the caller's `ctx`, the
+    `headers` the route declared, the plugin's own `settings` section and a `log` bound to
+    the request; NHN is reached through `native` and `listing` only."""
+
+    __slots__ = ("_env", "_log", "_logger_name", "body", "ctx", "headers", "params", "query")
+
+    def __init__(
+        self,
+        env: RouteEnvironment,
+        ctx: NhnContext,
+        *,
+        params: Mapping[str, str] = EMPTY,
+        query: Mapping[str, Any] = EMPTY,
+        body: Mapping[str, Any] = EMPTY,
+        headers: Mapping[str, str] = EMPTY,
+        plugin: str = "",
+    ) -> None:
+        self._env = env
+        self.ctx = ctx
+        self.params = params
+        self.query = query
+        self.body = body
+        self.headers = headers
+        self._logger_name = f"nhn_proxy.plugins.{plugin or 'unknown'}"
+        self._log: CallLogger | None = None
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        """The plugin's own settings section (`[<plugin name>]`), as its schema loaded it."""
+        return self._env.sections.get(self._logger_name.rsplit(".", 1)[-1], EMPTY)
+
+    @property
+    def log(self) -> logging.LoggerAdapter:
+        if self._log is None:
+            self._log = CallLogger(
+                logging.getLogger(self._logger_name), {"request_id": self.ctx.request_id}
+            )
+        return self._log
+
+    async def native(
+        self,
+        service: str,
+        method: str,
+        template: str,
+        *,
+        path: Mapping[str, str] | None = None,
+        query: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+    ) -> NativeAnswer:
+        """Call NHN's `service` at `template` (e.g. `/v2/{tenant}/servers/{server_id}`) in
+        the caller's region with the caller's token, and return its 2xx answer; anything
+        else raises an `UpstreamError`.
+
+        Each `{name}` of the template is filled from `path`, every value encoded as exactly
+        one path segment; `{tenant}` and `{account}` default to the checked
+        `X-NHN-Tenant-ID` and `X-NHN-Storage-Account`. `json` is sent as a JSON body;
+        `data` as raw bytes (or an async iterable of bytes, streamed).
+        """
+        values: dict[str, str] = {}
+        if self.ctx.tenant_id is not None:
+            values["tenant"] = self.ctx.tenant_id
+        if self.ctx.storage_account is not None:
+            values["account"] = self.ctx.storage_account
+        if path:
+            values.update(path)
+        return await self._env.upstream.request(
+            service,
+            method,
+            template,
+            ctx=self.ctx,
+            path=values,
+            query=query,
+            json_body=json,
+            headers=headers,
+            data=data,
         )
 
+    @overload
+    async def listing(self, fetch: PageFetcher[T], *, service: str, key: None = None) -> list[T]:
+        ...
 
-def reply(
-    payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    """A JSON answer."""
-    return web.Response(
-        body=jsonio.dumps(payload),
-        status=status,
-        content_type="application/json",
-        headers=headers,
-    )
+    @overload
+    async def listing(self, fetch: PageFetcher[T], *, service: str, key: str) -> RawJson:
+        ...
+
+    async def listing(
+        self, fetch: PageFetcher[T], *, service: str, key: str | None = None
+    ) -> list[T] | RawJson:
+        """Every page of a paginated native listing, within the proxy's bounds
+        (`upstream.max_pages`, `upstream.listing_concurrency`).
+
+        `fetch(marker)` reads one page and returns its items and the next page's marker
+        (None on the last). With `key`, the answer `{key: [...]}` is written page by page
+        as it arrives and returned ready to send; without, the items are returned.
+        """
+        slot = self._env.upstream.listing_slot()
+        if key is not None:
+            written = await collect_listing(
+                key, fetch, self._env.max_pages, service=service, slot=slot
+            )
+            return RawJson(written)
+        async with slot:
+            return await collect_pages(fetch, self._env.max_pages, service=service)
 
 
-def reply_json(body: bytes, status: int = 200) -> web.Response:
-    """A JSON answer already written, e.g. by `proxy.paging.collect_listing`."""
-    return web.Response(body=body, status=status, content_type="application/json")
-
-
-def no_content() -> web.Response:
-    return web.Response(status=204)
+# -- the checked handler and the rendered answer -------------------------------------------
 
 
 class ErrorSchema(marshmallow.Schema):
@@ -185,41 +343,6 @@ _ERROR_DOCS = {
 }
 
 
-def prefers_respond_async(values: Iterable[str]) -> bool:
-    """Whether `Prefer` header values ask for `respond-async` (RFC 7240).
-
-    Preferences are comma-separated, each a case-insensitive token, optionally `=value`,
-    then `;`-separated parameters; quoted values may contain commas and semicolons. Every
-    other preference is ignored.
-    """
-    for value in values:
-        for preference in _split_unquoted(value, ","):
-            name = _split_unquoted(preference, ";")[0].split("=", 1)[0].strip()
-            if name.lower() == "respond-async":
-                return True
-    return False
-
-
-def _split_unquoted(text: str, separator: str) -> list[str]:
-    parts: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    for char in text:
-        if escaped:
-            escaped = False
-        elif quoted and char == "\\":
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif char == separator and not quoted:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
-    return parts
-
-
 def read_body(raw: bytes, schema: marshmallow.Schema) -> dict[str, Any]:
     """Parse and validate a JSON object body; every failure is a 400 naming the problem."""
     if raw.strip():
@@ -237,78 +360,130 @@ def read_body(raw: bytes, schema: marshmallow.Schema) -> dict[str, Any]:
         raise ValidationFailed(exc.messages) from None
 
 
-def build_handler(route: Route, settings: Settings) -> Callable[[web.Request], Awaitable[Any]]:
-    """The aiohttp handler for a route: checks everything, then calls the plugin."""
+def _declared_headers(request: web.Request, names: tuple[str, ...]) -> Mapping[str, str]:
+    """The declared headers that were sent; repeated ones joined with ", " (RFC 9110)."""
+    found: dict[str, str] = {}
+    for name in names:
+        values = request.headers.getall(name, ())
+        if values:
+            found[name] = ", ".join(values)
+    return found
+
+
+def build_handler(route: Route, env: RouteEnvironment) -> Callable[[web.Request], Awaitable[Any]]:
+    """The aiohttp handler for a route: checks everything, calls the plugin, renders."""
     body_schema = route.body() if route.body else None
     query_schema = route.query() if route.query else None
-    allowed = settings.regions.allowed
     params = tuple(route.params.items())
     plugin_handler = route.handler
     secret_fields = route.secret_fields
-    operation = route.operation
+    optional = route.optional
+    request_headers = route.request_headers
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        as_task = operation is not None and prefers_respond_async(
-            request.headers.getall("Prefer", ())
-        )
-        # a task's owner includes the tenant whenever the caller sends one (design §4)
-        optional = (route.optional | {Header.TENANT}) if as_task else route.optional
+        request_id = request[REQUEST_ID]
         ctx = read_context(
             request,
             route.needs | {header for header in optional if header in request.headers},
-            allowed_regions=allowed,
-            request_id=request[REQUEST_ID],
+            allowed_regions=env.allowed_regions,
+            request_id=request_id,
             service_regions=route.regions,
             service_name=route.service_name,
         )
         values = {name: param.check(name, request.match_info[name]) for name, param in params}
-        body: dict[str, Any] = {}
+        body: Mapping[str, Any] = EMPTY
         if body_schema is not None:
             body = read_body(await request.read(), body_schema)
             register_secret(*(body.get(name) for name in secret_fields))
-        query: dict[str, Any] = {}
+        query: Mapping[str, Any] = EMPTY
         if query_schema is not None:
             try:
                 query = query_schema.load(dict(request.query))
             except marshmallow.ValidationError as exc:
                 raise ValidationFailed(exc.messages) from None
         call = Call(
-            request=request,
-            ctx=ctx,
+            env,
+            ctx,
             params=values,
-            body=body,
             query=query,
-            upstream=request.app[UPSTREAM],
-            settings=request.app[SETTINGS],
+            body=body,
+            headers=_declared_headers(request, request_headers) if request_headers else EMPTY,
+            plugin=route.plugin,
         )
-        if as_task:
-            assert operation is not None
-            manager = request.app[TASK_MANAGER]
-            return await manager.accept(operation, plugin_handler, call, ctx.tenant_id)
-        return await plugin_handler(call)
+        answer = await plugin_handler(call)
+        return await render(request, answer, route.status, request_id)
 
     return handle
 
 
-def document(handler: Any, route: Route, settings: Settings) -> Any:
+async def render(
+    request: web.Request, answer: Any, default_status: int, request_id: str
+) -> web.StreamResponse:
+    """A handler's answer as HTTP: JSON for a payload, nothing for None, or a stream."""
+    if isinstance(answer, Stream):
+        return await _render_stream(request, answer, request_id)
+    headers: Mapping[str, str] | None = None
+    status = default_status
+    if isinstance(answer, Reply):
+        headers = answer.headers
+        status = answer.status or default_status
+        answer = answer.payload
+    if answer is None:
+        return web.Response(status=status, headers=headers)
+    body = answer.data if isinstance(answer, RawJson) else jsonio.dumps(answer)
+    return web.Response(
+        body=body, status=status, content_type="application/json", headers=headers
+    )
+
+
+async def _render_stream(
+    request: web.Request, stream: Stream, request_id: str
+) -> web.StreamResponse:
+    response = web.StreamResponse(status=stream.status, headers=stream.headers)
+    response.content_type = stream.content_type.split(";", 1)[0].strip()
+    if ";" in stream.content_type:  # keep parameters such as charset as given
+        response.headers["Content-Type"] = stream.content_type
+    if stream.length is not None:
+        response.content_length = stream.length
+    response.headers["X-Request-ID"] = request_id  # headers leave before the middleware sees them
+    chunks = aiter(stream.chunks)
+    try:
+        await response.prepare(request)
+        async for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+    except (ConnectionResetError, OSError):
+        pass  # the client went away: nothing left to tell it
+    except Exception:
+        if not response.prepared:
+            raise
+        # the status is sent: end the connection so the client sees a broken body, never a
+        # short one that looks complete
+        logging.getLogger("nhn_proxy.errors").exception(
+            "streamed answer failed", extra={"fields": {"request_id": request_id}}
+        )
+        if request.transport is not None:
+            request.transport.close()
+    finally:
+        close = getattr(chunks, "aclose", None)
+        if close is not None:
+            await close()
+    return response
+
+
+# -- the OpenAPI description -----------------------------------------------------------------
+
+
+def document(handler: Any, route: Route, allowed_regions: tuple[str, ...]) -> Any:
     """Attach the route's OpenAPI description (headers, params, schemas, errors)."""
     parameters: list[dict[str, Any]] = []
-    optional = route.optional
-    if route.operation is not None:  # a sent tenant becomes part of the task's owner
-        optional = optional | {Header.TENANT}
     for header in HEADER_ORDER:
-        if header not in route.needs and header not in optional:
+        if header not in route.needs and header not in route.optional:
             continue
         schema: dict[str, Any] = {"type": "string"}
         if header is Header.REGION:
-            schema["enum"] = list(route.regions or settings.regions.allowed)
-        description = _HEADER_DOCS[header]
-        if header is Header.TENANT and header not in route.needs:
-            description += (
-                "; optional here. A task (Prefer: respond-async) is visible only with the "
-                "same X-NHN-Token and X-NHN-Tenant-ID (sent or not) as the request that "
-                "started it"
-            )
+            schema["enum"] = list(route.regions or allowed_regions)
+        description = _HEADER_DOCS[header] + route.header_notes.get(header, "")
         parameters.append(
             {
                 "in": "header",
@@ -318,19 +493,7 @@ def document(handler: Any, route: Route, settings: Settings) -> Any:
                 "schema": schema,
             }
         )
-    if route.operation is not None:
-        parameters.append(
-            {
-                "in": "header",
-                "name": "Prefer",
-                "required": False,
-                # no example: Swagger UI would pre-fill it and every "Try it out" would be async
-                "description": "`respond-async` (RFC 7240): answer 202 at once with a task "
-                "that makes the call and follows the resource until it settles; follow it "
-                "at `Location` or its `events_url`. Without it the answer is synchronous.",
-                "schema": {"type": "string"},
-            }
-        )
+    parameters.extend(dict(parameter) for parameter in route.extra_parameters)
     for name, param in route.params.items():
         schema = {"type": "string", "pattern": f"^{param.pattern}$", "maxLength": param.max_length}
         entry = {
@@ -348,7 +511,7 @@ def document(handler: Any, route: Route, settings: Settings) -> Any:
         summary=route.summary,
         description=route.description or route.summary,
         parameters=parameters,
-        operation_id=_operation_id(route),
+        operation_id=operation_id(route),
     )(handler)
     if route.body is not None:
         handler = json_schema(route.body, required=True)(handler)
@@ -368,8 +531,13 @@ def document(handler: Any, route: Route, settings: Settings) -> Any:
         handler = docs(responses={route.status: {"description": "success, no body"}})(handler)
     for status in route.empty_statuses:
         handler = docs(responses={status: {"description": "success, no body"}})(handler)
-    if route.operation is not None:
-        handler = _document_task_answer(handler)
+    for status, extra in route.extra_responses.items():
+        handler = response_schema(extra.schema, status, description=extra.description)(handler)
+        if extra.headers:
+            get_or_set_apispec(handler)["responses"][str(status)]["headers"] = {
+                name: {"description": text, "schema": {"type": "string"}}
+                for name, text in extra.headers.items()
+            }
     codes = {400, 500, 502, 503, 504, *route.errors}
     if Header.TOKEN in route.needs:
         codes.add(401)
@@ -388,35 +556,16 @@ def document(handler: Any, route: Route, settings: Settings) -> Any:
     return handler
 
 
-def _document_task_answer(handler: Any) -> Any:
-    """The 202 answer of `Prefer: respond-async`, with its headers."""
-    from nhn_proxy.tasks.routes import TaskReplySchema  # the task routes build on this module
-
-    handler = response_schema(
-        TaskReplySchema, 202, description="accepted as a task (with Prefer: respond-async)"
-    )(handler)
-    get_or_set_apispec(handler)["responses"]["202"]["headers"] = {
-        "Location": {
-            "description": "the task, relative: /api/nhn/tasks/{id}/",
-            "schema": {"type": "string"},
-        },
-        "Preference-Applied": {
-            "description": "respond-async",
-            "schema": {"type": "string"},
-        },
-    }
-    return handler
-
-
-def _operation_id(route: Route) -> str:
+def operation_id(route: Route) -> str:
     words = re.sub(r"[{}]", "", route.path).strip("/").replace("/", "_").replace("-", "_")
     return f"{route.method.lower()}_{words}" if words else route.method.lower()
 
 
-def add_routes(app: web.Application, routes: list[Route], settings: Settings) -> None:
+def add_routes(app: web.Application, routes: list[Route], env: RouteEnvironment) -> None:
     """Register each route at `/api/nhn{path}` and at the same path without the slash."""
     for route in routes:
         path = API_PREFIX + route.path
-        documented = document(build_handler(route, settings), route, settings)
-        app.router.add_route(route.method, path, documented, name=_operation_id(route))
-        app.router.add_route(route.method, path.rstrip("/"), build_handler(route, settings))
+        handler = build_handler(route, env)
+        documented = document(handler, route, env.allowed_regions)
+        app.router.add_route(route.method, path, documented, name=operation_id(route))
+        app.router.add_route(route.method, path.rstrip("/"), build_handler(route, env))

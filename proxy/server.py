@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_server import Server
+
 from nhn_proxy.settings import Settings, SettingsError
 
 logger = logging.getLogger("nhn_proxy.server")

@@ -7,6 +7,7 @@ instead of surfacing as a strange answer at request time.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import re
 import tomllib
@@ -19,15 +20,8 @@ from urllib.parse import urlsplit
 
 ENV_PREFIX = "NHN_PROXY_"
 CONFIG_ENV = "NHN_PROXY_CONFIG"
-SERVICES = (
-    "identity",
-    "compute",
-    "image",
-    "network",
-    "kubernetes",
-    "object_storage",
-    "block_storage",
-)
+# keys that moved, kept working for one release with a warning: old → new (dotted)
+RENAMED = {"regions.nks": "kubernetes.regions"}
 _REGION = re.compile(r"[a-z]{2}[0-9]{1,2}")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
@@ -56,7 +50,6 @@ class CorsSettings:
 @dataclass(frozen=True, slots=True)
 class RegionSettings:
     allowed: tuple[str, ...]
-    nks: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +111,10 @@ class Settings:
     tasks: TaskSettings
     logging: LoggingSettings
     emulator: EmulatorSettings
-    # every section as merged, including sections third-party plugins define for themselves
+    # every section as merged, including the plugins' own sections (`nhn_proxy_settings`)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # what the operator should change: deprecated keys that were used (logged at start-up)
+    deprecations: tuple[str, ...] = ()
 
     def section(self, name: str) -> Mapping[str, Any]:
         """A plugin's own settings table (`[name]`), empty when absent."""
@@ -144,12 +139,33 @@ def load_settings(
     defaults = default_values()
     values = copy.deepcopy(defaults)
     path = path or environ.get(CONFIG_ENV) or None
+    deprecations: list[str] = []
     if path:
-        _merge(values, _read_file(Path(path)), defaults, where=str(path))
-    _apply_environment(values, defaults, environ)
+        source = _renamed(_read_file(Path(path)), str(path), deprecations)
+        _merge(values, source, defaults, where=str(path))
+    _apply_environment(values, defaults, environ, deprecations)
     if overrides:
-        _merge(values, overrides, defaults, where="overrides")
-    return build_settings(values)
+        _merge(values, _renamed(overrides, "overrides", deprecations), defaults, where="overrides")
+    settings = build_settings(values)
+    return dataclasses.replace(settings, deprecations=tuple(deprecations))
+
+
+def _renamed(source: Mapping[str, Any], where: str, notes: list[str]) -> dict[str, Any]:
+    """`source` with every key of `RENAMED` moved to its new place (the new key wins when
+    both are given), and a note for the operator about each."""
+    source = copy.deepcopy(dict(source))
+    for old, new in RENAMED.items():
+        old_section, old_key = old.split(".")
+        table = source.get(old_section)
+        if not isinstance(table, dict) or old_key not in table:
+            continue
+        value = table.pop(old_key)
+        new_section, new_key = new.split(".")
+        target = source.setdefault(new_section, {})
+        if isinstance(target, dict) and new_key not in target:
+            target[new_key] = value
+        notes.append(f"{where}: {old} is deprecated and will be removed; use {new}")
+    return source
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -189,8 +205,18 @@ def _merge(
 
 
 def _apply_environment(
-    values: dict[str, Any], defaults: Mapping[str, Any], environ: Mapping[str, str]
+    values: dict[str, Any],
+    defaults: Mapping[str, Any],
+    environ: Mapping[str, str],
+    notes: list[str],
 ) -> None:
+    for old, new in RENAMED.items():
+        old_name = ENV_PREFIX + old.replace(".", "_").upper()
+        new_name = ENV_PREFIX + new.replace(".", "_").upper()
+        if old_name in environ:
+            notes.append(f"{old_name} is deprecated and will be removed; use {new_name}")
+            if new_name not in environ:
+                environ = {**environ, new_name: environ[old_name]}
     for keys, default in _leaves(defaults):
         name = ENV_PREFIX + "_".join(keys).upper()
         if name not in environ:
@@ -236,7 +262,6 @@ def build_settings(values: Mapping[str, Any]) -> Settings:
     allowed = tuple(_region_list(regions["allowed"], "regions.allowed"))
     if not allowed:
         raise SettingsError("regions.allowed must name at least one region")
-    nks = tuple(_region_list(regions["nks"], "regions.nks"))
     endpoints = dict(upstream["endpoints"])
     for service, template in endpoints.items():
         check_endpoint_template(service, template)
@@ -268,7 +293,7 @@ def build_settings(values: Mapping[str, Any]) -> Settings:
             allow_origins=origins,
             max_age=_number(values["cors"]["max_age"], "cors.max_age", int),
         ),
-        regions=RegionSettings(allowed=allowed, nks=nks),
+        regions=RegionSettings(allowed=allowed),
         upstream=UpstreamSettings(
             timeout=_number(upstream["timeout"], "upstream.timeout", float, 0.001),
             connect_timeout=_number(

@@ -24,6 +24,8 @@ from urllib.parse import quote
 
 import aiohttp
 from multidict import CIMultiDictProxy
+from yarl import URL
+
 from nhn_proxy import jsonio
 from nhn_proxy.context import NhnContext
 from nhn_proxy.errors import (
@@ -39,7 +41,6 @@ from nhn_proxy.errors import (
 from nhn_proxy.logs import body_for_log, redact_headers, scrub, upstream_logger
 from nhn_proxy.resilience import ByteBudget, CircuitBreaker, backoff_delay
 from nhn_proxy.settings import UpstreamSettings
-from yarl import URL
 
 USER_AGENT = "nhn-cloud-proxy/0.1"
 _SECRET_QUERY_KEYS = frozenset({"token", "password", "temp_url_sig", "signature", "x-auth-token"})
@@ -71,7 +72,7 @@ def native_path(template: str, **values: str) -> str:
 
 
 @dataclass(slots=True)
-class UpstreamResponse:
+class NativeAnswer:
     """A buffered answer from NHN with a 2xx status."""
 
     service: str
@@ -216,7 +217,7 @@ class Upstream:
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
         data: Any = None,
-    ) -> UpstreamResponse:
+    ) -> NativeAnswer:
         """Call NHN and return its 2xx answer; raise an `UpstreamError` for anything else.
 
         `data` may be bytes or an async iterable, so a later upload route can stream a
@@ -311,7 +312,7 @@ class Upstream:
         body: Any,
         json_body: Any,
         remaining: float | None,
-    ) -> UpstreamResponse:
+    ) -> NativeAnswer:
         """One HTTP exchange; transport failures come out as `UpstreamError`s."""
         assert self._session is not None
         started = time.perf_counter()
@@ -336,7 +337,7 @@ class Upstream:
             ) as response:
                 status = response.status
                 payload = await self._read(service, response)
-                return UpstreamResponse(service, response.status, response.headers, payload)
+                return NativeAnswer(service, response.status, response.headers, payload)
         except TimeoutError:
             status = "timeout"
             raise UpstreamTimeout(f"{service} did not answer in time") from None
@@ -353,7 +354,7 @@ class Upstream:
             if self.observer is not None:
                 self.observer(service, f"{status // 100}xx" if isinstance(status, int) else status)
 
-    def _finish(self, service: str, ctx: NhnContext, answer: UpstreamResponse) -> UpstreamResponse:
+    def _finish(self, service: str, ctx: NhnContext, answer: NativeAnswer) -> NativeAnswer:
         if upstream_logger.isEnabledFor(logging.DEBUG):
             upstream_logger.debug(
                 "upstream answer",
@@ -373,7 +374,7 @@ class Upstream:
         return answer
 
     @staticmethod
-    def _http_error(answer: UpstreamResponse) -> UpstreamHTTPError:
+    def _http_error(answer: NativeAnswer) -> UpstreamHTTPError:
         # NHN's message goes to the client (and into tasks): mask whatever secret it echoes
         message = native_error_message(answer.body, answer.content_type, _reason(answer.status))
         return UpstreamHTTPError(answer.status, scrub(message))

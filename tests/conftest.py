@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from aioresponses import aioresponses
+
 from nhn_proxy.app import create_app
 from nhn_proxy.settings import Settings, load_settings
-
 from tests.redis_server import redis_server  # noqa: F401  (a real Redis for task stores)
 
 TENANT = "04a2c5b7de7e4d66b970ad950081a7c3"

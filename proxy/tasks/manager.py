@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
-import json
 import logging
 import random
 import secrets
@@ -34,14 +33,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import web
 from nhn_proxy.errors import ProxyError, UpstreamError, error_body
-from nhn_proxy.routing import API_PREFIX, Call, Handler, reply
+from nhn_proxy.operations import PollState, Watcher
+from nhn_proxy.routing import API_PREFIX, Call, Handler, RawJson, Reply, Stream
 from nhn_proxy.settings import Settings, TaskSettings
 from nhn_proxy.tasks.memory import MemoryTaskStore
 from nhn_proxy.tasks.model import Task, TaskStatus
 from nhn_proxy.tasks.store import TaskStore, cancel_requested
-from nhn_proxy.tasks.watch import PollState, Watcher
 
 logger = logging.getLogger("nhn_proxy.tasks")
 
@@ -226,21 +224,11 @@ class TaskManager:
 
     # -- creating and running tasks ---------------------------------------------------------
 
-    async def accept(
-        self, operation: str, handler: Handler, call: Call, tenant: str | None
-    ) -> web.Response:
-        """Start `operation` as a task and answer 202 with it (RFC 7240 respond-async)."""
-        task = await self.submit(operation, handler, call, tenant)
-        return reply(
-            {"task": await self.public(task)},
-            status=202,
-            headers={"Location": f"{TASKS_PATH}{task.id}/", "Preference-Applied": "respond-async"},
-        )
-
     async def submit(
         self, operation: str, handler: Handler, call: Call, tenant: str | None = None
     ) -> Task:
-        """Store a new pending task and start working on it in the background."""
+        """Store a new pending task and start working on it in the background: `handler`
+        makes the call, the operation's watcher follows what it answered."""
         if self._closing.is_set():
             raise ProxyError("the proxy is shutting down; try again", status=503)
         watcher = self.watchers[operation]
@@ -301,18 +289,22 @@ class TaskManager:
     async def _follow(self, job: _Job) -> None:
         assert job.call is not None
         try:
-            response = await job.handler(job.call)
+            answer = await job.handler(job.call)
         except ProxyError as exc:
             await self._settle(job, TaskStatus.FAILED, error=error_body(exc.status, exc.message))
             return
-        answer = _json_of(response)
-        if response.status >= 400:  # a handler that answered an error instead of raising it
-            message = answer.get("error") if isinstance(answer, dict) else None
-            error = error_body(response.status, str(message or response.reason))
-            await self._settle(job, TaskStatus.FAILED, error=error)
-            return
+        payload = answer
+        if isinstance(answer, Reply):
+            payload = answer.payload
+            if answer.status is not None and answer.status >= 400:  # answered, not raised
+                message = payload.get("error") if isinstance(payload, dict) else None
+                error = error_body(answer.status, str(message or "the operation failed"))
+                await self._settle(job, TaskStatus.FAILED, error=error)
+                return
+        if isinstance(payload, Stream | RawJson):
+            raise TypeError(f"{job.task.operation}: a task's handler must answer data")
         watcher = job.watcher
-        resource_id = str(watcher.resource_id(job.call, answer))
+        resource_id = str(watcher.resource_id(job.call, payload))
         # running = NHN has accepted the call and the resource is known: one event per status
         await self._change(
             job,
@@ -428,16 +420,3 @@ class TaskManager:
                 exc,
                 extra={"fields": {"replica": self.replica}},
             )
-
-
-def _json_of(response: web.StreamResponse) -> Any:
-    """The JSON body of a handler's answer, or None (204, or not JSON)."""
-    body = getattr(response, "body", None)
-    if not isinstance(body, bytes | bytearray) or not body:
-        return None
-    if "json" not in (response.content_type or ""):
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None

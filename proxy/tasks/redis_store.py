@@ -37,8 +37,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 if TYPE_CHECKING:
-    from nhn_proxy.settings import TaskSettings
     from redis.asyncio import Redis
+
+    from nhn_proxy.settings import TaskSettings
 
 SECRET_BYTES = 32
 SECRET_RECHECK = 30.0  # seconds a replica trusts its copy of the secret before re-reading it

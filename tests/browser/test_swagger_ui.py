@@ -14,12 +14,12 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+
 from nhn_proxy.app import create_app
 from nhn_proxy.cli import emulator_endpoints, use_demo_examples, with_endpoints
 from nhn_proxy.emulator import DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, EmulatorOptions
 from nhn_proxy.emulator import create_app as create_emulator_app
 from nhn_proxy.settings import load_settings
-
 from tests.helpers import free_port, unavailable
 
 playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")

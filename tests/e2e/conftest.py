@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 from aiohttp import web
+
 from nhn_proxy import emulator
 from nhn_proxy.app import create_app
 from nhn_proxy.emulator import (
@@ -31,7 +32,6 @@ from nhn_proxy.emulator import (
 )
 from nhn_proxy.server import ProxyRunner
 from nhn_proxy.settings import load_settings
-
 from tests.helpers import free_port  # noqa: F401 (also re-exported)
 
 T = TypeVar("T")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
 from nhn_proxy.emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, DEMO_USERNAME
 from nhn_proxy.settings import SERVICES
-
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e

@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 import yarl
+
 from nhn_proxy.app import create_app
 from nhn_proxy.emulator import endpoints
 from nhn_proxy.settings import load_settings
-
 from tests.e2e.conftest import (
     Stack,
     StackFactory,

@@ -20,8 +20,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from multidict import CIMultiDict
-from nhn_proxy.emulator import DEMO_TENANT_ID, DEMO_USERNAME
 
+from nhn_proxy.emulator import DEMO_TENANT_ID, DEMO_USERNAME
 from tests.e2e.conftest import API, JSON, Reply, Stack, StackFactory, check_error
 
 pytestmark = pytest.mark.e2e

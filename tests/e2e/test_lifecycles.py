@@ -7,8 +7,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from nhn_proxy.emulator import DEMO_STORAGE_TENANT_ID
 
+from nhn_proxy.emulator import DEMO_STORAGE_TENANT_ID
 from tests.e2e.conftest import (
     JSON,
     Reply,

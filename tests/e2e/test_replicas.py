@@ -29,9 +29,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from nhn_proxy import emulator
 from nhn_proxy.emulator import DEMO_PASSWORD, DEMO_TENANT_ID, DEMO_USERNAME
-
 from tests.e2e.conftest import API, JSON, Reply, check_error, free_port, settings_toml
 from tests.helpers import unavailable
 from tests.redis_server import RedisServer
@@ -684,11 +684,11 @@ async def test_an_open_stream_does_not_hold_the_shutdown_when_redis_loses_a_canc
     monkeypatch: pytest.MonkeyPatch, launcher: Launcher, session: aiohttp.ClientSession
 ) -> None:
     from aiohttp import web
+
     from nhn_proxy.app import create_app
-    from nhn_proxy.keys import TASK_MANAGER
+    from nhn_proxy.app import TASK_MANAGER
     from nhn_proxy.server import ProxyRunner
     from nhn_proxy.settings import load_settings
-
     from tests.e2e.conftest import bound_port
 
     # in process, started like `nhn-proxy serve` does, with rare loops (see the test above)

@@ -12,8 +12,8 @@ import time
 from typing import Any
 
 import pytest
-from nhn_proxy.emulator import DEMO_STORAGE_TENANT_ID as STORAGE_TENANT
 
+from nhn_proxy.emulator import DEMO_STORAGE_TENANT_ID as STORAGE_TENANT
 from tests.e2e.conftest import (
     JSON,
     Stack,

@@ -8,8 +8,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from nhn_proxy.emulator import DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID
 
+from nhn_proxy.emulator import DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID
 from tests.e2e.conftest import (
     JSON,
     Stack,

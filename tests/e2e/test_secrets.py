@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from nhn_proxy.emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID
 from nhn_proxy.logs import MASK, setup_logging
 from nhn_proxy.settings import load_settings
-
 from tests.e2e.conftest import (
     JSON,
     Reply,

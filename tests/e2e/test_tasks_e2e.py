@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from nhn_proxy.emulator import DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID
 
+from nhn_proxy.emulator import DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID
 from tests.e2e.conftest import (
     API,
     BUILD_DELAY,

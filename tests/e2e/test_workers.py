@@ -24,9 +24,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from nhn_proxy import emulator
 from nhn_proxy.emulator import DEMO_PASSWORD, DEMO_TENANT_ID, DEMO_USERNAME
-
 from tests.e2e.conftest import API, free_port, settings_toml
 from tests.e2e.test_lifecycle import BROKEN_PLUGINS, write_plugin
 from tests.e2e.test_replicas import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from nhn_proxy.emulator import (
     DEMO_PASSWORD,
     DEMO_STORAGE_TENANT_ID,

@@ -8,6 +8,7 @@ import time
 
 import aiohttp
 import pytest
+
 from nhn_proxy.emulator import EmulatorOptions, create_app, endpoints
 
 FLAVORS_GLOB = "/v2/*/flavors*"

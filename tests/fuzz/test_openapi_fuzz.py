@@ -50,13 +50,6 @@ import requests
 import schemathesis
 from aiohttp import web
 from hypothesis import HealthCheck, settings
-from nhn_proxy import emulator
-from nhn_proxy.app import create_app
-from nhn_proxy.emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, DEMO_USERNAME
-from nhn_proxy.keys import OPENAPI
-from nhn_proxy.openapi import DOC_PATH
-from nhn_proxy.server import ProxyRunner
-from nhn_proxy.settings import load_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -64,6 +57,14 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from nhn_proxy import emulator
+from nhn_proxy.app import create_app
+from nhn_proxy.emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, DEMO_USERNAME
+from nhn_proxy.keys import OPENAPI
+from nhn_proxy.openapi import DOC_PATH
+from nhn_proxy.server import ProxyRunner
+from nhn_proxy.settings import load_settings
 
 pytestmark = [
     pytest.mark.fuzz,

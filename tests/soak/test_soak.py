@@ -22,9 +22,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
 from nhn_proxy.emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, DEMO_USERNAME
 from nhn_proxy.emulator import endpoints as emulator_endpoints
-
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.soak

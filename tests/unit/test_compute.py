@@ -6,6 +6,8 @@ import copy
 import re
 
 import pytest
+from yarl import URL
+
 from nhn_proxy.errors import UpstreamBadResponse
 from nhn_proxy.plugins.compute import (
     action_to_native,
@@ -19,8 +21,6 @@ from nhn_proxy.plugins.compute import (
     server_to_native,
     servers_page_from_native,
 )
-from yarl import URL
-
 from tests.conftest import COMPUTE_KR2, IMAGE_KR2, TENANT, TOKEN, compute_headers
 
 COMPUTE_KR1 = f"https://kr1-api-instance-infrastructure.nhncloudservice.com/v2/{TENANT}"

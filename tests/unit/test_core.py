@@ -8,6 +8,9 @@ import re
 import aiohttp
 import pytest
 from marshmallow import Schema, fields, validate
+from openapi_spec_validator import validate as validate_openapi
+from yarl import URL
+
 from nhn_proxy import hookimpl
 from nhn_proxy.app import create_app
 from nhn_proxy.cli import main
@@ -16,9 +19,6 @@ from nhn_proxy.plugin_manager import PluginError
 from nhn_proxy.routing import RESOURCE_ID, Call, Route, reply
 from nhn_proxy.settings import load_settings
 from nhn_proxy.translation import native_answer
-from openapi_spec_validator import validate as validate_openapi
-from yarl import URL
-
 from tests.conftest import COMPUTE_KR2, TENANT, TOKEN, compute_headers
 
 ALLOWED_ORIGIN = "http://localhost:3000"

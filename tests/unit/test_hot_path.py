@@ -13,6 +13,7 @@ import weakref
 
 import pytest
 from aiohttp import web
+
 from nhn_proxy import jsonio
 from nhn_proxy.context import NhnContext
 from nhn_proxy.errors import UpstreamBadResponse, UpstreamUnavailable

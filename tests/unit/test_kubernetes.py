@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from yarl import URL
+
 from nhn_proxy.errors import UpstreamBadResponse
 from nhn_proxy.plugins.kubernetes import (
     choose_node_image,
@@ -14,8 +16,6 @@ from nhn_proxy.plugins.kubernetes import (
     images_from_native,
     to_native,
 )
-from yarl import URL
-
 from tests.conftest import IMAGE_KR2, KUBERNETES_KR2, NETWORK_KR2, TOKEN, network_headers
 
 CLUSTER_UUID = "2b778d83-8b67-45b1-920e-b0c5ad5c2f30"

@@ -9,10 +9,10 @@ import logging
 import re
 
 import pytest
+
 from nhn_proxy.app import create_app
 from nhn_proxy.logs import MASK, redact, setup_logging
 from nhn_proxy.settings import LoggingSettings, load_settings
-
 from tests.conftest import COMPUTE_KR2, IDENTITY, KUBERNETES_KR2, TENANT, compute_headers
 
 PASSWORD = "Sup3r-Secret-Pa55"

@@ -8,6 +8,8 @@ import re
 
 import pytest
 from marshmallow import ValidationError
+from yarl import URL
+
 from nhn_proxy.errors import UpstreamBadResponse
 from nhn_proxy.plugins.network import (
     floatingip_list_from_native,
@@ -21,8 +23,6 @@ from nhn_proxy.plugins.network import (
     vpc_list_from_native,
     vpc_to_native,
 )
-from yarl import URL
-
 from tests.conftest import NETWORK_KR2, TOKEN, network_headers
 
 NETWORK_KR1 = "https://kr1-api-network-infrastructure.nhncloudservice.com"

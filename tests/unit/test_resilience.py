@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+
 from nhn_proxy.app import create_app
 from nhn_proxy.resilience import CircuitBreaker, backoff_delay
 from nhn_proxy.settings import load_settings
-
 from tests.conftest import COMPUTE_KR2, compute_headers
 
 FLAVORS = f"{COMPUTE_KR2}/flavors/detail"

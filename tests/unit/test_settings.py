@@ -8,6 +8,7 @@ import socket
 import sys
 
 import pytest
+
 from nhn_proxy.server import check_port_free, check_workers, choose_event_loop
 from nhn_proxy.settings import SettingsError, load_settings
 

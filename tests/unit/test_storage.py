@@ -7,9 +7,11 @@ import asyncio
 import json
 import re
 
-import nhn_proxy.plugins.storage as storage
 import pytest
 from aioresponses import CallbackResult
+from yarl import URL
+
+import nhn_proxy.plugins.storage as storage
 from nhn_proxy.errors import UpstreamBadResponse
 from nhn_proxy.plugins.storage import (
     container_created_from_native,
@@ -17,8 +19,6 @@ from nhn_proxy.plugins.storage import (
     listing_from_native,
     listing_query_to_native,
 )
-from yarl import URL
-
 from tests.conftest import STORAGE_ACCOUNT, STORAGE_KR2, TOKEN, storage_headers
 
 JSON_UTF8 = "application/json; charset=utf-8"

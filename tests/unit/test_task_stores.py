@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from redis.asyncio import from_url
+
 from nhn_proxy.settings import TaskSettings
 from nhn_proxy.tasks.model import Task, TaskStatus
 from nhn_proxy.tasks.redis_store import RedisTaskStore
 from nhn_proxy.tasks.store import TaskStore
-from redis.asyncio import from_url
-
 from tests.redis_server import RedisServer, free_port
 
 OWNER = "a" * 64

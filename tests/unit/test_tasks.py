@@ -15,11 +15,13 @@ from typing import Any
 import jsonschema
 import pytest
 from marshmallow import Schema, fields, validate
+from openapi_spec_validator import validate as validate_openapi
+
 from nhn_proxy import hookimpl
 from nhn_proxy.app import create_app
 from nhn_proxy.context import Header, NhnContext
 from nhn_proxy.errors import ProxyError
-from nhn_proxy.keys import TASK_MANAGER, TASK_STORE
+from nhn_proxy.app import TASK_MANAGER, TASK_STORE
 from nhn_proxy.plugin_manager import PluginError
 from nhn_proxy.routing import RESOURCE_ID, Call, Route, no_content, prefers_respond_async, reply
 from nhn_proxy.settings import load_settings
@@ -27,8 +29,6 @@ from nhn_proxy.tasks.manager import TaskManager, iso_time, new_task_id
 from nhn_proxy.tasks.memory import MemoryTaskStore
 from nhn_proxy.tasks.model import Task, TaskStatus
 from nhn_proxy.tasks.watch import Poll, PollState, Watcher
-from openapi_spec_validator import validate as validate_openapi
-
 from tests.conftest import COMPUTE_KR2, TENANT, TOKEN, compute_headers
 
 OTHER_TOKEN = "0123456789abcdef0123456789abcdef"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from nhn_proxy.errors import UpstreamBadResponse
 from nhn_proxy.plugins.token import from_native, to_native
-
 from tests.conftest import IDENTITY, TENANT
 
 NATIVE_ANSWER = {

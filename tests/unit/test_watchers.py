@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
+
 from nhn_proxy.context import NhnContext
 from nhn_proxy.errors import BadRequest, UpstreamBadResponse, UpstreamHTTPError
 from nhn_proxy.plugin_manager import load_plugins
@@ -15,7 +16,6 @@ from nhn_proxy.routing import Call
 from nhn_proxy.settings import Settings
 from nhn_proxy.tasks.watch import Poll, PollState, Watcher
 from nhn_proxy.upstream import Upstream
-
 from tests.conftest import (
     COMPUTE_KR2,
     KUBERNETES_KR2,

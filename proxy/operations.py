@@ -1,4 +1,5 @@
-"""What a plugin declares so that one of its operations can run as an async task."""
+"""What a route declares so that its long-running operation can run as an async task: how
+to name the resource it acts on, and how to look at that resource until it settles."""
 
 from __future__ import annotations
 
@@ -30,11 +31,11 @@ class Poll:
 class Watcher:
     """How to follow one operation until it settles.
 
-    `resource_id(call, answer)` names the resource from the synchronous answer's JSON body
-    (None for a 204) and the call — e.g. the new server's id, or the path's `server_id`.
-    `poll(call, resource_id)` looks at it once through `call.upstream` with the caller's
-    token, and says whether it has settled. Upstream errors raised by `poll` count as a
-    failed look: 401/403/404 end the task (unless the watcher turns a 404 into success
+    `resource_id(call, payload)` names the resource from the payload the route's handler
+    returned (None for a 204) and the call — e.g. the new server's id, or the path's
+    `server_id`. `poll(call, resource_id)` looks at it once through `call.native` with the
+    caller's token, and says whether it has settled. Upstream errors raised by `poll` count
+    as a failed look: 401/403/404 end the task (unless the watcher turns a 404 into success
     itself), anything else is retried until the deadline.
     """
 
