@@ -29,16 +29,22 @@ import ipaddress
 import re
 from typing import Any
 
-from aiohttp import web
 from marshmallow import Schema, ValidationError, fields, validate
 
-from nhn_proxy import hookimpl
-from nhn_proxy.context import Header
-from nhn_proxy.errors import BadRequest
-from nhn_proxy.routing import Call, PathParam, Route, no_content, reply, reply_json
-from nhn_proxy.settings import Settings
-from nhn_proxy.translation import native_answer
-from nhn_proxy.upstream import NativeAnswer
+from nhn_proxy.plugin import (
+    BadRequest,
+    Call,
+    Header,
+    NativeAnswer,
+    PathParam,
+    PluginConfig,
+    RawJson,
+    Reply,
+    Route,
+    hookimpl,
+    native_answer,
+    swift_next_marker,
+)
 
 SERVICE = "object_storage"
 PAGE_SIZE = 10_000  # Swift's maximum listing page
@@ -160,8 +166,7 @@ def listing_from_native(native: Any, limit: int = PAGE_SIZE) -> tuple[list[str],
         if not isinstance(item, dict) or not isinstance(item["name"], str):
             raise TypeError("a listing entry has no name")
         names.append(item["name"])
-    next_marker = names[-1] if names and len(names) >= limit else None
-    return names, next_marker
+    return names, swift_next_marker(names, limit)
 
 
 def container_created_from_native(status: int, name: str) -> tuple[dict[str, Any], int]:
@@ -177,68 +182,49 @@ def _listing_body(answer: NativeAnswer) -> Any:
     return answer.json()
 
 
-async def _all_names(call: Call, key: str, template: str, path: dict[str, str]) -> bytes:
+async def _all_names(
+    call: Call, key: str, template: str, path: dict[str, str] | None = None
+) -> RawJson:
     """`{key: [every name of the listing]}`, written."""
-    limit = PAGE_SIZE
+    limit = PAGE_SIZE  # read per call: tests shrink it to exercise paging
 
     async def fetch(marker: str | None) -> tuple[list[str], str | None]:
-        answer = await call.upstream.request(
-            SERVICE,
-            "GET",
-            template,
-            ctx=call.ctx,
-            path=path,
-            query=listing_query_to_native(marker, limit),
-        )
+        query = listing_query_to_native(marker, limit)
+        answer = await call.native(SERVICE, "GET", template, path=path, query=query)
         return listing_from_native(_listing_body(answer), limit)
 
-    return await call.listing(key, fetch, service=SERVICE)
+    return await call.listing(fetch, service=SERVICE, key=key)
 
 
 # ----------------------------------------------------------------------------- handlers
+# `{account}` is filled by the core from X-NHN-Storage-Account, which every route needs.
 
 
-def _account(call: Call) -> dict[str, str]:
-    # every storage route needs the header, so the core has already checked it is there
-    return {"account": call.ctx.storage_account or ""}
+async def list_containers(call: Call) -> RawJson:
+    return await _all_names(call, "containers", "/v1/{account}")
 
 
-async def list_containers(call: Call) -> web.StreamResponse:
-    return reply_json(await _all_names(call, "containers", "/v1/{account}", _account(call)))
-
-
-async def create_container(call: Call) -> web.StreamResponse:
+async def create_container(call: Call) -> Reply:
     name = call.body["name"]
-    answer = await call.upstream.request(
-        SERVICE,
-        "PUT",
-        "/v1/{account}/{container}",
-        ctx=call.ctx,
-        path={**_account(call), "container": name},
-        data=b"",
+    answer = await call.native(
+        SERVICE, "PUT", "/v1/{account}/{container}", path={"container": name}, data=b""
     )
-    payload, status = container_created_from_native(answer.status, name)
-    return reply(payload, status)
+    payload, public_status = container_created_from_native(answer.status, name)
+    return Reply(payload, status=public_status)
 
 
-async def list_objects(call: Call) -> web.StreamResponse:
-    path = {**_account(call), "container": call.params["container_name"]}
-    return reply_json(await _all_names(call, "objects", "/v1/{account}/{container}", path))
+async def list_objects(call: Call) -> RawJson:
+    path = {"container": call.params["container_name"]}
+    return await _all_names(call, "objects", "/v1/{account}/{container}", path)
 
 
-async def delete_container(call: Call) -> web.StreamResponse:
-    await call.upstream.request(
-        SERVICE,
-        "DELETE",
-        "/v1/{account}/{container}",
-        ctx=call.ctx,
-        path={**_account(call), "container": call.params["container_name"]},
-    )
-    return no_content()
+async def delete_container(call: Call) -> None:
+    path = {"container": call.params["container_name"]}
+    await call.native(SERVICE, "DELETE", "/v1/{account}/{container}", path=path)
 
 
 @hookimpl
-def nhn_proxy_routes(settings: Settings) -> list[Route]:
+def nhn_proxy_routes(config: PluginConfig) -> list[Route]:
     container = {"container_name": CONTAINER_NAME}
     common: dict[str, Any] = {
         "tags": ("storage",),
