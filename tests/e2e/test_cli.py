@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from nhn_proxy.emulator import DEMO_PASSWORD, DEMO_STORAGE_TENANT_ID, DEMO_TENANT_ID, DEMO_USERNAME
-from nhn_proxy.settings import SERVICES
+from nhn_proxy.settings import load_settings
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -189,13 +189,14 @@ async def test_emulator_prints_the_endpoints_block(tmp_path: Path, session) -> N
         )
         start_at = lines.index("[upstream.endpoints]")
         block = lines[start_at + 1 :]
-        assert len(block) == len(SERVICES)
+        services = set(load_settings(environ={}).upstream.endpoints)  # config/default.toml
+        assert len(block) == len(services)
         endpoints = {}
         for line in block:
             match = ENDPOINT_LINE.match(line)
             assert match, f'not a key = "url" line: {line!r}'
             endpoints[match["key"]] = match["url"]
-        assert set(endpoints) == set(SERVICES)
+        assert set(endpoints) == services
         # the block is valid TOML with the same values, and the endpoints answer
         parsed = tomllib.loads("\n".join(lines[start_at:]))
         assert parsed == {"upstream": {"endpoints": endpoints}}

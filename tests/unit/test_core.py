@@ -11,14 +11,11 @@ from marshmallow import Schema, fields, validate
 from openapi_spec_validator import validate as validate_openapi
 from yarl import URL
 
-from nhn_proxy import hookimpl
 from nhn_proxy.app import create_app
 from nhn_proxy.cli import main
-from nhn_proxy.context import Header
+from nhn_proxy.plugin import RESOURCE_ID, Call, Header, Reply, Route, hookimpl, native_answer
 from nhn_proxy.plugin_manager import PluginError
-from nhn_proxy.routing import RESOURCE_ID, Call, Route, reply
 from nhn_proxy.settings import load_settings
-from nhn_proxy.translation import native_answer
 from tests.conftest import COMPUTE_KR2, TENANT, TOKEN, compute_headers
 
 ALLOWED_ORIGIN = "http://localhost:3000"
@@ -45,7 +42,7 @@ class ProbePlugin:
     name = "probe"
 
     @hookimpl
-    def nhn_proxy_routes(self, settings):
+    def nhn_proxy_routes(self, config):
         needs = frozenset({Header.TOKEN, Header.REGION, Header.TENANT})
         return [
             Route(
@@ -80,17 +77,13 @@ class ProbePlugin:
         ]
 
     async def get_thing(self, call: Call):
-        answer = await call.upstream.request(
-            "compute",
-            "GET",
-            "/v2/{tenant}/things/{thing_id}",
-            ctx=call.ctx,
-            path={"tenant": call.ctx.tenant_id, "thing_id": call.params["thing_id"]},
+        answer = await call.native(
+            "compute", "GET", "/v2/{tenant}/things/{thing_id}", path=call.params
         )
-        return reply(thing_from_native(answer.json_object()))
+        return thing_from_native(answer.json_object())
 
     async def echo(self, call: Call):
-        return reply(call.body, status=201)
+        return Reply(call.body, status=201)
 
     async def boom(self, call: Call):
         raise RuntimeError("secret internals /etc/passwd")
@@ -510,7 +503,7 @@ def test_misspelled_hook_fails_at_start(settings):
         name = "typo"
 
         @hookimpl
-        def nhn_proxy_rutes(self, settings):
+        def nhn_proxy_rutes(self, config):
             return []
 
     with pytest.raises(PluginError, match="typo"):
@@ -522,7 +515,7 @@ def test_plugin_returning_garbage_fails_at_start(settings):
         name = "garbage"
 
         @hookimpl
-        def nhn_proxy_routes(self, settings):
+        def nhn_proxy_routes(self, config):
             return ["/not/a/route"]
 
     with pytest.raises(PluginError, match="not a Route"):

@@ -13,6 +13,7 @@ import weakref
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 from nhn_proxy import jsonio
 from nhn_proxy.context import NhnContext
@@ -20,7 +21,7 @@ from nhn_proxy.errors import UpstreamBadResponse, UpstreamUnavailable
 from nhn_proxy.middlewares import new_request_id
 from nhn_proxy.paging import collect_listing, collect_pages
 from nhn_proxy.resilience import ByteBudget
-from nhn_proxy.routing import reply_json
+from nhn_proxy.routing import RawJson, Reply, render
 from nhn_proxy.settings import load_settings
 from nhn_proxy.upstream import SMALL_BODY, Upstream
 
@@ -50,10 +51,14 @@ def test_loads_raises_value_error_for_what_is_not_json(text):
         jsonio.loads(text)
 
 
-def test_reply_json_answers_a_document_already_written():
-    response = reply_json(b'{"objects":["a","b"]}', status=201)
+async def test_a_document_already_written_is_sent_as_it_is():
+    request = make_mocked_request("GET", "/api/nhn/storage/containers/c/")
+    written = b'{"objects":["a","b"]}'
+    response = await render(request, Reply(RawJson(written), status=201), 200, "r-1")
     assert response.status == 201 and response.content_type == "application/json"
-    assert json.loads(response.body) == {"objects": ["a", "b"]}
+    assert response.body == written  # not parsed and written again
+    response = await render(request, RawJson(written), 200, "r-1")
+    assert response.status == 200 and response.body == written
 
 
 # ------------------------------------------------------------------------------- paging

@@ -17,18 +17,26 @@ import pytest
 from marshmallow import Schema, fields, validate
 from openapi_spec_validator import validate as validate_openapi
 
-from nhn_proxy import hookimpl
-from nhn_proxy.app import create_app
-from nhn_proxy.context import Header, NhnContext
-from nhn_proxy.errors import ProxyError
-from nhn_proxy.app import TASK_MANAGER, TASK_STORE
+from nhn_proxy.app import TASK_MANAGER, TASK_STORE, create_app
+from nhn_proxy.context import NhnContext
+from nhn_proxy.plugin import (
+    RESOURCE_ID,
+    Call,
+    Header,
+    Poll,
+    PollState,
+    ProxyError,
+    Reply,
+    Route,
+    Watcher,
+    hookimpl,
+)
 from nhn_proxy.plugin_manager import PluginError
-from nhn_proxy.routing import RESOURCE_ID, Call, Route, no_content, prefers_respond_async, reply
 from nhn_proxy.settings import load_settings
 from nhn_proxy.tasks.manager import TaskManager, iso_time, new_task_id
 from nhn_proxy.tasks.memory import MemoryTaskStore
 from nhn_proxy.tasks.model import Task, TaskStatus
-from nhn_proxy.tasks.watch import Poll, PollState, Watcher
+from nhn_proxy.tasks.routes import prefers_respond_async
 from tests.conftest import COMPUTE_KR2, TENANT, TOKEN, compute_headers
 
 OTHER_TOKEN = "0123456789abcdef0123456789abcdef"
@@ -76,7 +84,7 @@ class WidgetPlugin:
         self.handler_bug = False
 
     @hookimpl
-    def nhn_proxy_routes(self, settings):
+    def nhn_proxy_routes(self, config):
         needs = frozenset({Header.TOKEN, Header.REGION, Header.TENANT})
         return [
             Route(
@@ -89,6 +97,7 @@ class WidgetPlugin:
                 body=WidgetSchema,
                 status=201,
                 operation="probe.widget.create",
+                watcher=Watcher("widget", self.created_id, self.poll_created),
             ),
             Route(
                 "DELETE",
@@ -100,6 +109,7 @@ class WidgetPlugin:
                 params={"widget_id": RESOURCE_ID},
                 status=204,
                 operation="probe.widget.delete",
+                watcher=Watcher("widget", self.deleted_id, self.poll_deleted),
             ),
             Route(
                 "GET",
@@ -111,38 +121,18 @@ class WidgetPlugin:
             ),
         ]
 
-    @hookimpl
-    def nhn_proxy_watchers(self, settings):
-        return {
-            "probe.widget.create": Watcher("widget", self.created_id, self.poll_created),
-            "probe.widget.delete": Watcher("widget", self.deleted_id, self.poll_deleted),
-        }
-
     async def create(self, call: Call):
         if self.handler_bug:
             raise RuntimeError("a bug in the handler")
-        answer = await call.upstream.request(
-            "compute",
-            "POST",
-            "/v2/{tenant}/widgets",
-            ctx=call.ctx,
-            path={"tenant": call.ctx.tenant_id},
-            json_body={"widget": {"name": call.body["name"]}},
-        )
-        return reply(answer.json_object(), status=201)
+        body = {"widget": {"name": call.body["name"]}}
+        answer = await call.native("compute", "POST", "/v2/{tenant}/widgets", json=body)
+        return answer.json_object()
 
     async def delete(self, call: Call):
-        await call.upstream.request(
-            "compute",
-            "DELETE",
-            "/v2/{tenant}/widgets/{widget_id}",
-            ctx=call.ctx,
-            path={"tenant": call.ctx.tenant_id, "widget_id": call.params["widget_id"]},
-        )
-        return no_content()
+        await call.native("compute", "DELETE", "/v2/{tenant}/widgets/{widget_id}", path=call.params)
 
     async def plain(self, call: Call):
-        return reply({"plain": True})
+        return Reply({"plain": True})
 
     def created_id(self, call: Call, answer: Any) -> str:
         return answer["widget"]["id"]
@@ -154,13 +144,8 @@ class WidgetPlugin:
     async def _read(self, call: Call, widget_id: str) -> dict[str, Any]:
         if self.hold is not None:
             await self.hold.wait()
-        answer = await call.upstream.request(
-            "compute",
-            "GET",
-            "/v2/{tenant}/widgets/{widget_id}",
-            ctx=call.ctx,
-            path={"tenant": call.ctx.tenant_id, "widget_id": widget_id},
-        )
+        template = "/v2/{tenant}/widgets/{widget_id}"
+        answer = await call.native("compute", "GET", template, path={"widget_id": widget_id})
         return answer.json_object()["widget"]
 
     async def poll_created(self, call: Call, widget_id: str) -> Poll:
@@ -300,7 +285,7 @@ async def read_stream(client, url: str, headers: dict[str, str] | None = None):
     ],
 )
 def test_prefer_header_is_parsed_per_rfc_7240(values, expected):
-    assert prefers_respond_async(values) is expected
+    assert prefers_respond_async(", ".join(values)) is expected
 
 
 async def test_prefer_respond_async_answers_202_with_a_task(client, nhn):
@@ -1005,11 +990,25 @@ def test_a_route_whose_operation_has_no_watcher_fails_at_start(settings):
         name = "unwatched"
 
         @hookimpl
-        def nhn_proxy_watchers(self, settings):
-            return {"probe.widget.delete": Watcher("widget", self.deleted_id, self.poll_deleted)}
+        def nhn_proxy_routes(self, config):
+            route = super().nhn_proxy_routes(config)[0]
+            return [Route(**{**route.__dict__, "watcher": None})]
 
-    with pytest.raises(PluginError, match=r"probe\.widget\.create.*nhn_proxy_watchers"):
+    with pytest.raises(PluginError, match=r"plugin unwatched .*needs a watcher"):
         create_app(settings, extra_plugins=[Unwatched()])
+
+
+def test_two_plugins_watching_one_operation_fail_at_start(settings):
+    class Copycat(WidgetPlugin):
+        name = "copycat"
+
+        @hookimpl
+        def nhn_proxy_routes(self, config):
+            route = super().nhn_proxy_routes(config)[0]
+            return [Route(**{**route.__dict__, "path": "/probe/copies/create/"})]
+
+    with pytest.raises(PluginError, match=r"both watch probe\.widget\.create"):
+        create_app(settings, extra_plugins=[WidgetPlugin(), Copycat()])
 
 
 def test_a_task_route_without_a_token_fails_at_start(settings):
@@ -1017,8 +1016,8 @@ def test_a_task_route_without_a_token_fails_at_start(settings):
         name = "tokenless"
 
         @hookimpl
-        def nhn_proxy_routes(self, settings):
-            route = super().nhn_proxy_routes(settings)[0]
+        def nhn_proxy_routes(self, config):
+            route = super().nhn_proxy_routes(config)[0]
             return [Route(**{**route.__dict__, "needs": frozenset({Header.REGION})})]
 
     with pytest.raises(PluginError, match="X-NHN-Token"):
