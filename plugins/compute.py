@@ -38,8 +38,8 @@ Unconfirmed facts and the choices made:
   type `g2`, so flavors named `u2.*` or `g2.*` get the local root disk.
 
 Async tasks (design §4): instance create and delete are long-running operations
-(`compute.instance.create`, `compute.instance.delete`) with watchers from
-`nhn_proxy_watchers`. Both watchers poll `GET /v2/{tenant}/servers/{id}`, the native call of
+(`compute.instance.create`, `compute.instance.delete`), each declared on its route with
+its watcher. Both watchers poll `GET /v2/{tenant}/servers/{id}`, the native call of
 `GET /compute/instances/{server_id}/`:
 
 - create settles when the server is `ACTIVE` (the task's result is that route's answer,
@@ -53,24 +53,35 @@ Async tasks (design §4): instance create and delete are long-running operations
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from aiohttp import web
 from marshmallow import INCLUDE, Schema, fields, validate
 
-from nhn_proxy import hookimpl
-from nhn_proxy.context import Header
-from nhn_proxy.errors import BadRequest, UpstreamHTTPError
-from nhn_proxy.routing import RESOURCE_ID, Call, Route, no_content, reply, reply_json
-from nhn_proxy.settings import Settings
-from nhn_proxy.tasks.watch import Poll, PollState, Watcher
-from nhn_proxy.translation import list_of, native_answer, pick
+from nhn_proxy.plugin import (
+    RESOURCE_ID,
+    BadRequest,
+    Call,
+    DemoAccount,
+    Header,
+    PluginConfig,
+    Poll,
+    PollState,
+    RawJson,
+    Route,
+    UpstreamHTTPError,
+    Watcher,
+    glance_next_marker,
+    hookimpl,
+    list_of,
+    native_answer,
+    nova_next_marker,
+    pick,
+    text,
+)
 
 TAGS = ("compute",)
 COMPUTE_HEADERS = frozenset({Header.TOKEN, Header.REGION, Header.TENANT})
 IMAGE_HEADERS = frozenset({Header.TOKEN, Header.REGION})
 PAGE_SIZE = 1000  # NHN's maximum `limit` for servers and images
-MAX_MARKER_LENGTH = 255  # markers are UUIDs; anything far longer is not one
 DEFAULT_VOLUME_SIZE = 50
 DEFAULT_SECURITY_GROUPS = ("default",)
 # families whose root disk is the flavor's local disk (u2; g2 = GPU) — no boot volume
@@ -311,22 +322,6 @@ class InstanceActionReplySchema(Schema):
 # ------------------------------------------------------------------ translation (pure)
 
 
-def _string(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{what} is not a string")
-    return value
-
-
-def next_marker_of(link: str) -> str:
-    """The `marker` query value of a pagination link, and nothing else of it."""
-    if not isinstance(link, str):
-        raise TypeError("next link is not a string")
-    markers = parse_qs(urlsplit(link).query, keep_blank_values=True).get("marker", [])
-    if len(markers) != 1 or not markers[0] or len(markers[0]) > MAX_MARKER_LENGTH:
-        raise ValueError("next link does not carry exactly one usable marker")
-    return markers[0]
-
-
 @native_answer("compute")
 def flavors_from_native(native: dict[str, Any]) -> list[dict[str, Any]]:
     return [
@@ -339,7 +334,7 @@ def flavor_name_from_native(native: dict[str, Any], flavor_id: str) -> str | Non
     """The name of flavor `flavor_id` in a `flavors/detail` answer, None if absent."""
     for flavor in list_of(native, "flavors"):
         if flavor["id"] == flavor_id:
-            return _string(flavor["name"], "flavor name")
+            return text(flavor["name"], "flavor name")
     return None
 
 
@@ -357,8 +352,7 @@ def images_page_from_native(native: dict[str, Any]) -> tuple[list[dict[str, Any]
     images = [
         pick(image, "id", "name", "status", "created_at") for image in list_of(native, "images")
     ]
-    link = native.get("next")
-    return images, next_marker_of(link) if link else None
+    return images, glance_next_marker(native)
 
 
 def _addresses(server: dict[str, Any]) -> dict[str, Any]:
@@ -372,7 +366,7 @@ def _addresses(server: dict[str, Any]) -> dict[str, Any]:
 
 def _server_summary(server: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": _string(server["id"], "server id"),
+        "id": text(server["id"], "server id"),
         "name": server["name"],
         "status": server["status"],
         "addresses": _addresses(server),
@@ -384,13 +378,7 @@ def _server_summary(server: dict[str, Any]) -> dict[str, Any]:
 def servers_page_from_native(native: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     """One page of `servers/detail` and the marker of the next page (None: last)."""
     servers = [_server_summary(server) for server in list_of(native, "servers")]
-    links = native.get("servers_links") or []
-    if not isinstance(links, list):
-        raise TypeError("servers_links is not a list")
-    for link in links:
-        if isinstance(link, dict) and link.get("rel") == "next":
-            return servers, next_marker_of(link["href"])
-    return servers, None
+    return servers, nova_next_marker(native, "servers")
 
 
 @native_answer("compute")
@@ -442,7 +430,7 @@ def server_to_native(body: dict[str, Any], flavor_name: str) -> dict[str, Any]:
 def created_server_from_native(native: dict[str, Any], name: str) -> dict[str, Any]:
     return {
         "server": {
-            "id": _string(native["server"]["id"], "server id"),
+            "id": text(native["server"]["id"], "server id"),
             "name": name,
             "status": "BUILD",
         }
@@ -461,7 +449,7 @@ def server_state_from_native(native: dict[str, Any]) -> tuple[str, str | None, s
     null when no operation is running.
     """
     server = native["server"]
-    status = _string(server["status"], "server status")
+    status = text(server["status"], "server status")
     task_state = server.get("OS-EXT-STS:task_state")
     fault = server.get("fault")
     message = fault.get("message") if isinstance(fault, dict) else None
@@ -475,125 +463,92 @@ def server_state_from_native(native: dict[str, Any]) -> tuple[str, str | None, s
 # ------------------------------------------------------------------------- handlers
 
 
-def _tenant(call: Call, **more: str) -> dict[str, str]:
-    return {"tenant": call.ctx.tenant_id or "", **more}
+async def list_flavors(call: Call) -> dict[str, Any]:
+    answer = await call.native("compute", "GET", "/v2/{tenant}/flavors/detail")
+    return {"flavors": flavors_from_native(answer.json_object())}
 
 
-async def list_flavors(call: Call) -> web.StreamResponse:
-    answer = await call.upstream.request(
-        "compute", "GET", "/v2/{tenant}/flavors/detail", ctx=call.ctx, path=_tenant(call)
-    )
-    return reply({"flavors": flavors_from_native(answer.json_object())})
+async def list_keypairs(call: Call) -> dict[str, Any]:
+    answer = await call.native("compute", "GET", "/v2/{tenant}/os-keypairs")
+    return {"keypairs": keypairs_from_native(answer.json_object())}
 
 
-async def list_keypairs(call: Call) -> web.StreamResponse:
-    answer = await call.upstream.request(
-        "compute", "GET", "/v2/{tenant}/os-keypairs", ctx=call.ctx, path=_tenant(call)
-    )
-    return reply({"keypairs": keypairs_from_native(answer.json_object())})
+def _page_query(marker: str | None) -> dict[str, str | int]:
+    query: dict[str, str | int] = {"limit": PAGE_SIZE}
+    if marker:
+        query["marker"] = marker
+    return query
 
 
-async def list_images(call: Call) -> web.StreamResponse:
+async def list_images(call: Call) -> RawJson:
     async def fetch(marker: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        query: dict[str, str | int] = {"limit": PAGE_SIZE}
-        if marker:
-            query["marker"] = marker
-        answer = await call.upstream.request(
-            "image", "GET", "/v2/images", ctx=call.ctx, query=query
-        )
+        answer = await call.native("image", "GET", "/v2/images", query=_page_query(marker))
         return images_page_from_native(answer.json_object())
 
-    return reply_json(await call.listing("images", fetch, service="image"))
+    return await call.listing(fetch, service="image", key="images")
 
 
-async def list_servers(call: Call) -> web.StreamResponse:
+async def list_servers(call: Call) -> RawJson:
     async def fetch(marker: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        query: dict[str, str | int] = {"limit": PAGE_SIZE}
-        if marker:
-            query["marker"] = marker
-        answer = await call.upstream.request(
-            "compute",
-            "GET",
-            "/v2/{tenant}/servers/detail",
-            ctx=call.ctx,
-            path=_tenant(call),
-            query=query,
+        answer = await call.native(
+            "compute", "GET", "/v2/{tenant}/servers/detail", query=_page_query(marker)
         )
         return servers_page_from_native(answer.json_object())
 
-    return reply_json(await call.listing("servers", fetch, service="compute"))
+    return await call.listing(fetch, service="compute", key="servers")
 
 
 async def read_server(call: Call, server_id: str) -> dict[str, Any]:
     """NHN's own `GET /v2/{tenant}/servers/{server_id}` answer."""
-    answer = await call.upstream.request(
-        "compute",
-        "GET",
-        "/v2/{tenant}/servers/{server_id}",
-        ctx=call.ctx,
-        path=_tenant(call, server_id=server_id),
+    answer = await call.native(
+        "compute", "GET", "/v2/{tenant}/servers/{server_id}", path={"server_id": server_id}
     )
     return answer.json_object()
 
 
-async def get_server(call: Call) -> web.StreamResponse:
+async def get_server(call: Call) -> dict[str, Any]:
     native = await read_server(call, call.params["server_id"])
-    return reply({"server": server_from_native(native)})
+    return {"server": server_from_native(native)}
 
 
-async def create_server(call: Call) -> web.StreamResponse:
-    flavors = await call.upstream.request(
-        "compute", "GET", "/v2/{tenant}/flavors/detail", ctx=call.ctx, path=_tenant(call)
-    )
+async def create_server(call: Call) -> dict[str, Any]:
+    flavors = await call.native("compute", "GET", "/v2/{tenant}/flavors/detail")
     flavor_id = call.body["flavor_id"]
     flavor_name = flavor_name_from_native(flavors.json_object(), flavor_id)
     if flavor_name is None:
         raise BadRequest(f"flavor_id: no flavor {flavor_id} exists in region {call.ctx.region}")
-    answer = await call.upstream.request(
-        "compute",
-        "POST",
-        "/v2/{tenant}/servers",
-        ctx=call.ctx,
-        path=_tenant(call),
-        json_body=server_to_native(call.body, flavor_name),
+    answer = await call.native(
+        "compute", "POST", "/v2/{tenant}/servers", json=server_to_native(call.body, flavor_name)
     )
-    return reply(created_server_from_native(answer.json_object(), call.body["name"]), 201)
+    return created_server_from_native(answer.json_object(), call.body["name"])
 
 
-async def delete_server(call: Call) -> web.StreamResponse:
-    await call.upstream.request(
-        "compute",
-        "DELETE",
-        "/v2/{tenant}/servers/{server_id}",
-        ctx=call.ctx,
-        path=_tenant(call, server_id=call.params["server_id"]),
-    )
-    return no_content()
+async def delete_server(call: Call) -> None:
+    await call.native("compute", "DELETE", "/v2/{tenant}/servers/{server_id}", path=call.params)
 
 
-async def server_action(call: Call) -> web.StreamResponse:
+async def server_action(call: Call) -> dict[str, Any]:
     action = call.body["action"]
-    await call.upstream.request(
+    await call.native(
         "compute",
         "POST",
         "/v2/{tenant}/servers/{server_id}/action",
-        ctx=call.ctx,
-        path=_tenant(call, server_id=call.params["server_id"]),
-        json_body=action_to_native(action),
+        path=call.params,
+        json=action_to_native(action),
     )
-    return reply({"status": "success", "action": action})
+    return {"status": "success", "action": action}
 
 
 # ------------------------------------------------------------------------- watchers
 
 
-def created_server_id(call: Call, answer: Any) -> str:
-    """The new server's id, from the 201 answer `{"server": {"id", "name", "status"}}`."""
-    return answer["server"]["id"]
+def created_server_id(call: Call, payload: Any) -> str:
+    """The new server's id, from the create payload `{"server": {"id", "name", "status"}}`."""
+    return payload["server"]["id"]
 
 
-def deleted_server_id(call: Call, answer: Any) -> str:
-    """The deleted server's id, from the path (the 204 answer has no body)."""
+def deleted_server_id(call: Call, payload: Any) -> str:
+    """The deleted server's id, from the path (the delete returns no payload)."""
     return call.params["server_id"]
 
 
@@ -631,15 +586,13 @@ async def poll_deleted_server(call: Call, server_id: str) -> Poll:
 
 
 @hookimpl
-def nhn_proxy_watchers(settings: Settings) -> dict[str, Watcher]:
-    return {
-        INSTANCE_CREATE: Watcher(RESOURCE_TYPE, created_server_id, poll_created_server),
-        INSTANCE_DELETE: Watcher(RESOURCE_TYPE, deleted_server_id, poll_deleted_server),
-    }
+def nhn_proxy_demo_examples(demo: DemoAccount) -> dict[type[Schema], dict[str, Any]]:
+    # the emulator's demo tenant already has this key pair, so "Try it out" creates a server
+    return {InstanceCreateSchema: {"keypair_name": demo.keypair_name}}
 
 
 @hookimpl
-def nhn_proxy_routes(settings: Settings) -> list[Route]:
+def nhn_proxy_routes(config: PluginConfig) -> list[Route]:
     return [
         Route(
             "GET",
@@ -715,6 +668,7 @@ def nhn_proxy_routes(settings: Settings) -> list[Route]:
             status=201,
             errors=(403, 404, 409),
             operation=INSTANCE_CREATE,
+            watcher=Watcher(RESOURCE_TYPE, created_server_id, poll_created_server),
         ),
         Route(
             "DELETE",
@@ -730,6 +684,7 @@ def nhn_proxy_routes(settings: Settings) -> list[Route]:
             status=204,
             errors=(403, 409),
             operation=INSTANCE_DELETE,
+            watcher=Watcher(RESOURCE_TYPE, deleted_server_id, poll_deleted_server),
         ),
         Route(
             "POST",

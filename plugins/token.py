@@ -17,11 +17,15 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from nhn_proxy import hookimpl
-from nhn_proxy.logs import register_secret
-from nhn_proxy.routing import Call, Route, reply
-from nhn_proxy.settings import Settings
-from nhn_proxy.translation import native_answer
+from nhn_proxy.plugin import (
+    Call,
+    DemoAccount,
+    PluginConfig,
+    Route,
+    hookimpl,
+    native_answer,
+    register_secret,
+)
 
 TENANT_ID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="must be an NHN tenant id")
 
@@ -97,17 +101,27 @@ def from_native(native: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def issue_token(call: Call):
-    answer = await call.upstream.request(
-        "identity", "POST", "/v2.0/tokens", ctx=call.ctx, json_body=to_native(call.body)
-    )
+async def issue_token(call: Call) -> dict[str, Any]:
+    answer = await call.native("identity", "POST", "/v2.0/tokens", json=to_native(call.body))
     public = from_native(answer.json_object())
     register_secret(public["token"])
-    return reply(public)
+    return public
 
 
 @hookimpl
-def nhn_proxy_routes(settings: Settings) -> list[Route]:
+def nhn_proxy_demo_examples(demo: DemoAccount) -> dict[type[Schema], dict[str, Any]]:
+    # the emulator's demo account, so Swagger UI's "Try it out" issues a working token
+    return {
+        TokenRequestSchema: {
+            "tenant_id": demo.tenant_id,
+            "username": demo.username,
+            "password": demo.password,
+        }
+    }
+
+
+@hookimpl
+def nhn_proxy_routes(config: PluginConfig) -> list[Route]:
     return [
         Route(
             "POST",

@@ -9,14 +9,24 @@ import pytest
 from yarl import URL
 
 from nhn_proxy.errors import UpstreamBadResponse
+from nhn_proxy.plugin import DemoAccount, PluginConfig, Watcher
 from nhn_proxy.plugins.compute import (
+    INSTANCE_CREATE,
+    INSTANCE_DELETE,
+    RESOURCE_TYPE,
+    InstanceCreateSchema,
     action_to_native,
     created_server_from_native,
+    created_server_id,
+    deleted_server_id,
     flavor_name_from_native,
     flavors_from_native,
     images_page_from_native,
     keypairs_from_native,
-    next_marker_of,
+    nhn_proxy_demo_examples,
+    nhn_proxy_routes,
+    poll_created_server,
+    poll_deleted_server,
     server_from_native,
     server_to_native,
     servers_page_from_native,
@@ -288,6 +298,14 @@ def test_images_page_from_native_takes_only_the_marker_of_next():
     assert images_page_from_native(native) == ([_public_image(IMAGE_A)], IMAGE_A["id"])
 
 
+def _next_pages(link: object) -> tuple[dict, dict]:
+    """One empty Glance page and one empty Nova page, each pointing at `link` as next."""
+    return (
+        {"images": [], "next": link},
+        {"servers": [], "servers_links": [{"href": link, "rel": "next"}]},
+    )
+
+
 @pytest.mark.parametrize(
     ("link", "marker"),
     [
@@ -296,16 +314,28 @@ def test_images_page_from_native_takes_only_the_marker_of_next():
         (f"{COMPUTE_KR2}/servers/detail?limit=1000&marker=abc", "abc"),
     ],
 )
-def test_next_marker_of_keeps_only_the_marker(link, marker):
-    assert next_marker_of(link) == marker
+def test_next_links_give_only_their_marker(link, marker):
+    images, servers = _next_pages(link)
+    assert images_page_from_native(images) == ([], marker)
+    assert servers_page_from_native(servers) == ([], marker)
 
 
 @pytest.mark.parametrize(
-    "link", ["/v2/images", "/v2/images?marker=", "/v2/images?marker=a&marker=b", 5]
+    "link",
+    [
+        "/v2/images",
+        "/v2/images?marker=",
+        "/v2/images?marker=a&marker=b",
+        "/v2/images?marker=" + "a" * 256,
+        5,
+    ],
 )
-def test_next_marker_of_refuses_links_without_one_marker(link):
-    with pytest.raises((ValueError, TypeError)):
-        next_marker_of(link)
+def test_next_links_without_one_marker_are_unusable_answers(link):
+    images, servers = _next_pages(link)
+    with pytest.raises(UpstreamBadResponse):
+        images_page_from_native(images)
+    with pytest.raises(UpstreamBadResponse):
+        servers_page_from_native(servers)
 
 
 def test_servers_page_from_native_with_and_without_next_link():
@@ -393,6 +423,39 @@ def test_from_native_refuses_unexpected_shapes(function, native):
 def test_created_server_from_native_refuses_unexpected_shape():
     with pytest.raises(UpstreamBadResponse):
         created_server_from_native({"reservation_id": "r-abc"}, "web-01")
+
+
+# ----------------------------------------------------------------------------- hooks
+
+
+def test_only_create_and_delete_are_long_running_with_their_watchers():
+    routes = nhn_proxy_routes(PluginConfig(regions=("kr1", "kr2")))
+    declared = {(route.method, route.path): route for route in routes}
+    create = declared["POST", "/compute/instances/create/"]
+    delete = declared["DELETE", "/compute/instances/{server_id}/"]
+    assert (create.operation, delete.operation) == (INSTANCE_CREATE, INSTANCE_DELETE)
+    assert INSTANCE_CREATE == "compute.instance.create"
+    assert INSTANCE_DELETE == "compute.instance.delete"
+    assert create.watcher == Watcher(RESOURCE_TYPE, created_server_id, poll_created_server)
+    assert delete.watcher == Watcher(RESOURCE_TYPE, deleted_server_id, poll_deleted_server)
+    assert RESOURCE_TYPE == "instance"
+    others = [route for route in routes if route not in (create, delete)]
+    assert others and all(r.operation is None and r.watcher is None for r in others)
+
+
+def test_demo_example_is_the_demo_keypair_and_a_valid_create_body():
+    demo = DemoAccount(
+        username="demo@example.com",
+        password="demo-password",
+        tenant_id=TENANT,
+        storage_tenant_id="6dbc368b94894416bec4cdfc65b5e067",
+        keypair_name="demo-keypair",
+        region="kr2",
+    )
+    examples = nhn_proxy_demo_examples(demo)
+    assert examples == {InstanceCreateSchema: {"keypair_name": "demo-keypair"}}
+    loaded = InstanceCreateSchema().load({**CREATE_BODY, **examples[InstanceCreateSchema]})
+    assert loaded["keypair_name"] == "demo-keypair"
 
 
 # ----------------------------------------------------------------------------- routes
