@@ -18,6 +18,18 @@ from nhn_proxy.emulator.options import (
     options_from_settings,
 )
 
+
+def demo_account() -> dict[str, str]:
+    """The demo user's login, tenants and key pair, as plain values (for the proxy's CLI)."""
+    return {
+        "username": DEMO_USERNAME,
+        "password": DEMO_PASSWORD,
+        "tenant_id": DEMO_TENANT_ID,
+        "storage_tenant_id": DEMO_STORAGE_TENANT_ID,
+        "keypair_name": DEMO_KEYPAIR,
+    }
+
+
 __all__ = [
     "DEMO_KEYPAIR",
     "DEMO_PASSWORD",
@@ -27,6 +39,7 @@ __all__ = [
     "DemoUser",
     "EmulatorOptions",
     "create_app",
+    "demo_account",
     "endpoints",
     "options_from_settings",
 ]

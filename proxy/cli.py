@@ -281,22 +281,9 @@ def use_demo_examples(app: web.Application, settings: Settings) -> None:
     """Pre-fill Swagger UI with the emulator's demo account: the NHN headers here, request
     fields from the plugins (`nhn_proxy_demo_examples`)."""
     from nhn_proxy.app import PLUGINS
-    from nhn_proxy.emulator import (
-        DEMO_KEYPAIR,
-        DEMO_PASSWORD,
-        DEMO_STORAGE_TENANT_ID,
-        DEMO_TENANT_ID,
-        DEMO_USERNAME,
-    )
+    from nhn_proxy.emulator import demo_account
 
-    demo = DemoAccount(
-        username=DEMO_USERNAME,
-        password=DEMO_PASSWORD,
-        tenant_id=DEMO_TENANT_ID,
-        storage_tenant_id=DEMO_STORAGE_TENANT_ID,
-        keypair_name=DEMO_KEYPAIR,
-        region=settings.regions.allowed[0],
-    )
+    demo = DemoAccount(**demo_account(), region=settings.regions.allowed[0])
     use_examples(
         app,
         headers={
@@ -316,7 +303,6 @@ def emulator_endpoints(base_url: str) -> dict[str, str]:
 
 async def _start_emulator(settings: Settings, host: str, port: int) -> tuple[web.AppRunner, str]:
     from nhn_proxy.emulator import create_app as create_emulator_app
-
     from nhn_proxy.emulator import options_from_settings
 
     options = options_from_settings(settings.raw)
@@ -360,23 +346,19 @@ def _banner(
         f"  Processes:    {processes}, event loop: {loop.name}",
     ]
     if with_emulator:
-        from nhn_proxy.emulator import (
-            DEMO_PASSWORD,
-            DEMO_STORAGE_TENANT_ID,
-            DEMO_TENANT_ID,
-            DEMO_USERNAME,
-        )
+        from nhn_proxy.emulator import demo_account
 
+        demo = DemoAccount(**demo_account(), region=settings.regions.allowed[0])
         lines += [
             "  Upstream: the embedded NHN Cloud emulator (offline demo, no account needed)",
-            f"  Demo login:   username {DEMO_USERNAME}  password {DEMO_PASSWORD}",
-            f"                tenant_id {DEMO_TENANT_ID} (Compute, Network, NKS)",
-            f"                tenant_id {DEMO_STORAGE_TENANT_ID} (Object Storage,"
-            f" account AUTH_{DEMO_STORAGE_TENANT_ID})",
+            f"  Demo login:   username {demo.username}  password {demo.password}",
+            f"                tenant_id {demo.tenant_id} (Compute, Network, NKS)",
+            f"                tenant_id {demo.storage_tenant_id} (Object Storage,"
+            f" account {demo.storage_account})",
             f"  Try: curl -s -X POST http://{shown}:{port}/api/nhn/token/ "
             "-H 'Content-Type: application/json' "
-            f'-d \'{{"tenant_id": "{DEMO_TENANT_ID}", "username": "{DEMO_USERNAME}", '
-            f'"password": "{DEMO_PASSWORD}"}}\'',
+            f'-d \'{{"tenant_id": "{demo.tenant_id}", "username": "{demo.username}", '
+            f'"password": "{demo.password}"}}\'',
         ]
     return "\n".join(lines)
 

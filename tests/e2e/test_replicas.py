@@ -685,8 +685,7 @@ async def test_an_open_stream_does_not_hold_the_shutdown_when_redis_loses_a_canc
 ) -> None:
     from aiohttp import web
 
-    from nhn_proxy.app import create_app
-    from nhn_proxy.app import TASK_MANAGER
+    from nhn_proxy.app import TASK_MANAGER, create_app
     from nhn_proxy.server import ProxyRunner
     from nhn_proxy.settings import load_settings
     from tests.e2e.conftest import bound_port
