@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterable
 import aiohttp_cors
 from aiohttp import web
 
-from nhn_proxy.errors import error_response
 from nhn_proxy import jsonio
+from nhn_proxy.errors import error_response
 from nhn_proxy.keys import ALLOWED_ORIGINS, METRICS, SETTINGS, UPSTREAM
 from nhn_proxy.metrics import Metrics
 from nhn_proxy.middlewares import EXPOSED_HEADERS, request_middleware
@@ -18,8 +18,8 @@ from nhn_proxy.plugin_manager import Plugins, load_plugins
 from nhn_proxy.routing import Route, RouteEnvironment, add_routes
 from nhn_proxy.settings import Settings
 from nhn_proxy.tasks.manager import TaskManager, make_store
-from nhn_proxy.tasks.store import TaskStore
 from nhn_proxy.tasks.routes import operation_watchers, task_routes, wrap_operations
+from nhn_proxy.tasks.store import TaskStore
 from nhn_proxy.upstream import Upstream
 
 PLUGINS: web.AppKey[Plugins] = web.AppKey("nhn_proxy.plugins")
