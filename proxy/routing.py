@@ -281,12 +281,12 @@ class Call:
         )
 
     @overload
-    async def listing(self, fetch: PageFetcher[T], *, service: str, key: None = None) -> list[T]:
-        ...
+    async def listing(
+        self, fetch: PageFetcher[T], *, service: str, key: None = None
+    ) -> list[T]: ...
 
     @overload
-    async def listing(self, fetch: PageFetcher[T], *, service: str, key: str) -> RawJson:
-        ...
+    async def listing(self, fetch: PageFetcher[T], *, service: str, key: str) -> RawJson: ...
 
     async def listing(
         self, fetch: PageFetcher[T], *, service: str, key: str | None = None
@@ -431,9 +431,7 @@ async def render(
     if answer is None:
         return web.Response(status=status, headers=headers)
     body = answer.data if isinstance(answer, RawJson) else jsonio.dumps(answer)
-    return web.Response(
-        body=body, status=status, content_type="application/json", headers=headers
-    )
+    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
 
 
 async def _render_stream(
