@@ -2,10 +2,12 @@
 
 Follows `shared/nhn-api/kubernetes.md` (NKS is OpenStack Magnum, container-infra API v1, plus
 NHN extensions) and the mapping of `shared/nhn-api/README.md` §8. NKS runs only in the regions
-of `regions.nks` (default kr1, kr2, kr3): every route declares them, so the core answers 400
-for any other region without calling NHN. Every native call sends
-`OpenStack-API-Version: container-infra latest` (without it Magnum uses its oldest microversion)
-and `Accept: application/json`.
+of this plugin's own settings, `[kubernetes] regions` (default kr1, kr2, kr3; the core still
+reads the old `regions.nks` for one release, with a deprecation warning): every route declares
+them, so the core answers 400 for any other region without calling NHN. A region there must be
+a code like kr1 (any case, kept lower-case); anything else stops start-up. Every native call
+sends `OpenStack-API-Version: container-infra latest` (without it Magnum uses its oldest
+microversion) and `Accept: application/json`.
 
 Cluster create (design §8): the proxy fills what NKS requires and the public body does not ask
 for — `cluster_template_id: "iaas_console"`, `create_timeout: 60`, and string-valued labels
@@ -17,7 +19,8 @@ in every NHN example though not in its table). Two inputs are looked up when not
   NKS-flagged public images (`GET /v2/images?nhncloud_allow_nks_cpu_flavor=true&
   visibility=public&status=active&limit=100`, following `next`) are ranked: amd64 (or no
   architecture given) first, then Ubuntu (by `os_distro`, else by name), then the newest
-  `created_at`. No candidate → 400 asking for `node_image`.
+  `created_at`. No candidate → 400 asking for `node_image`. A `next` link without exactly one
+  usable marker is a 502, never a silently shortened list of candidates.
 * `labels.external_network_id` / `external_subnet_id_list` — for a public cluster without
   them, the first `router:external` network of `GET /v2.0/networks?router:external=True` that
   has subnets gives its `id` and its `subnets` joined with ":". None → 400 naming both fields.
@@ -42,7 +45,7 @@ Choices where NHN is silent or unconfirmed:
 * The kubeconfig is a secret: it is registered with the log masker and never logged.
 
 Async tasks (design §4): cluster create and delete are long-running operations
-(`nks.cluster.create`, `nks.cluster.delete`) with watchers from `nhn_proxy_watchers`. Both
+(`nks.cluster.create`, `nks.cluster.delete`) whose routes declare their watchers. Both
 poll `GET /v1/clusters/{uuid or name}`, the native call of `GET /nks/clusters/{cluster_name}/`:
 
 * create follows the new cluster's uuid and settles at `CREATE_COMPLETE` (the task's result is
@@ -57,22 +60,33 @@ poll `GET /v1/clusters/{uuid or name}`, the native call of `GET /nks/clusters/{c
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from aiohttp import web
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from yarl import URL
 
-from nhn_proxy import hookimpl
-from nhn_proxy.context import Header
-from nhn_proxy.errors import BadRequest, UpstreamHTTPError
-from nhn_proxy.logs import register_secret
-from nhn_proxy.paging import collect_pages
-from nhn_proxy.routing import Call, PathParam, Route, no_content, reply
-from nhn_proxy.settings import Settings
-from nhn_proxy.tasks.watch import Poll, PollState, Watcher
-from nhn_proxy.translation import StrictBoolean, list_of, native_answer
+from nhn_proxy.plugin import (
+    BadRequest,
+    Call,
+    DemoAccount,
+    Header,
+    PathParam,
+    PluginConfig,
+    Poll,
+    PollState,
+    Route,
+    StrictBoolean,
+    UpstreamHTTPError,
+    Watcher,
+    extra_text,
+    glance_next_marker,
+    hookimpl,
+    list_of,
+    native_answer,
+    register_secret,
+    text,
+)
 
 T = TypeVar("T")
 
@@ -96,12 +110,39 @@ CLUSTER_CREATE = "nks.cluster.create"
 CLUSTER_DELETE = "nks.cluster.delete"
 RESOURCE_TYPE = "cluster"
 
+DEFAULT_REGIONS = ("kr1", "kr2", "kr3")
+_REGION = re.compile(r"[a-z]{2}[0-9]{1,2}")
+
 CLUSTER_NAME = PathParam(
     r"[A-Za-z0-9][A-Za-z0-9_-]*",
     "an NKS cluster name or UUID",
     example="my-cluster",
     max_length=128,
 )
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+class RegionCode(fields.String):
+    """A region code like kr1, in any case; loaded lower-case, as the core compares regions."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        region = super()._deserialize(value, attr, data, **kwargs).lower()
+        if not _REGION.fullmatch(region):
+            raise ValidationError(f"{value!r} is not a region code like kr1")
+        return region
+
+
+class KubernetesSettingsSchema(Schema):
+    """`[kubernetes]`: the plugin's own settings, checked at start-up."""
+
+    regions = fields.List(
+        RegionCode(),
+        load_default=list(DEFAULT_REGIONS),
+        metadata={"description": "regions where NHN runs NKS; others answer 400 without a call"},
+    )
+
 
 # --- request and response schemas ------------------------------------------------------------
 
@@ -307,17 +348,6 @@ class KubeconfigSchema(Schema):
 # --- translations (pure) ---------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _optional_text(value: Any) -> str | None:
-    """An extra (non-spec) field: a string or null; anything odd is dropped, not a 502."""
-    return value if isinstance(value, str) else None
-
-
 def _count(value: Any) -> int:
     # NHN's field table calls node_count a string while its examples use a number
     if isinstance(value, int) and not isinstance(value, bool):
@@ -329,9 +359,9 @@ def _count(value: Any) -> int:
 
 def _summary(cluster: dict[str, Any]) -> dict[str, Any]:
     return {
-        "uuid": _text(cluster["uuid"]),
-        "name": _text(cluster["name"]),
-        "status": _text(cluster["status"]),
+        "uuid": text(cluster["uuid"], "uuid"),
+        "name": text(cluster["name"], "name"),
+        "status": text(cluster["status"], "status"),
         "node_count": _count(cluster["node_count"]),
     }
 
@@ -347,20 +377,20 @@ def cluster_from_native(native: dict[str, Any]) -> dict[str, Any]:
     """`GET /v1/clusters/{id}` (the object unwrapped) → `{"cluster": {...}}`."""
     labels = native.get("labels")
     labels = labels if isinstance(labels, dict) else {}
-    version = _optional_text(labels.get("kube_tag")) or _optional_text(native.get("coe_version"))
+    version = extra_text(labels.get("kube_tag")) or extra_text(native.get("coe_version"))
     cluster = _summary(native)
     cluster.update(
         {
-            "status_reason": _optional_text(native.get("status_reason")),
+            "status_reason": extra_text(native.get("status_reason")),
             "kubernetes_version": version,
-            "api_address": _optional_text(native.get("api_address")),
-            "created_at": _optional_text(native.get("created_at")),
-            "updated_at": _optional_text(native.get("updated_at")),
-            "health_status": _optional_text(native.get("health_status")),
-            "fixed_network": _optional_text(native.get("fixed_network")),
-            "fixed_subnet": _optional_text(native.get("fixed_subnet")),
-            "flavor_id": _optional_text(native.get("flavor_id")),
-            "keypair": _optional_text(native.get("keypair")),
+            "api_address": extra_text(native.get("api_address")),
+            "created_at": extra_text(native.get("created_at")),
+            "updated_at": extra_text(native.get("updated_at")),
+            "health_status": extra_text(native.get("health_status")),
+            "fixed_network": extra_text(native.get("fixed_network")),
+            "fixed_subnet": extra_text(native.get("fixed_subnet")),
+            "flavor_id": extra_text(native.get("flavor_id")),
+            "keypair": extra_text(native.get("keypair")),
         }
     )
     return {"cluster": cluster}
@@ -369,13 +399,13 @@ def cluster_from_native(native: dict[str, Any]) -> dict[str, Any]:
 @native_answer(SERVICE)
 def cluster_state_from_native(native: dict[str, Any]) -> tuple[str, str | None]:
     """(status, status_reason) of a `GET /v1/clusters/{id}` answer."""
-    return _text(native["status"]), _optional_text(native.get("status_reason"))
+    return text(native["status"], "status"), extra_text(native.get("status_reason"))
 
 
 @native_answer(SERVICE)
 def config_from_native(native: dict[str, Any]) -> dict[str, Any]:
     """`GET /v1/clusters/{id}/config` → `{"config": "<kubeconfig yaml>"}` (passes through)."""
-    return {"config": _text(native["config"])}
+    return {"config": text(native["config"], "config")}
 
 
 def to_native(
@@ -416,7 +446,7 @@ def created_from_native(native: dict[str, Any], body: dict[str, Any]) -> dict[st
     """NKS answers create with only `{"uuid"}`; the rest comes from the request."""
     return {
         "cluster": {
-            "uuid": _text(native["uuid"]),
+            "uuid": text(native["uuid"], "uuid"),
             "name": body["cluster_name"],
             "status": "CREATE_IN_PROGRESS",
             "node_count": body["node_count"],
@@ -427,10 +457,7 @@ def created_from_native(native: dict[str, Any], body: dict[str, Any]) -> dict[st
 @native_answer("image")
 def images_from_native(native: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     """One page of `GET /v2/images` and the marker of the next page (from `next`), if any."""
-    images = list_of(native, "images")
-    next_link = native.get("next")
-    marker = URL(next_link).query.get("marker") if isinstance(next_link, str) else None
-    return images, marker
+    return list_of(native, "images"), glance_next_marker(native)
 
 
 def choose_node_image(images: list[dict[str, Any]]) -> str | None:
@@ -467,72 +494,60 @@ def external_network_from_native(native: dict[str, Any]) -> tuple[str, str] | No
         if not isinstance(subnets, list) or not all(isinstance(s, str) for s in subnets):
             raise TypeError("network subnets is not a list of ids")
         if subnets:
-            return _text(network["id"]), ":".join(subnets)
+            return text(network["id"], "id"), ":".join(subnets)
     return None
 
 
 # --- handlers --------------------------------------------------------------------------------
 
 
-async def list_clusters(call: Call) -> web.StreamResponse:
-    answer = await call.upstream.request(
-        SERVICE, "GET", "/v1/clusters", ctx=call.ctx, headers=NKS_HEADERS
-    )
-    return reply(clusters_from_native(answer.json_object()))
+async def list_clusters(call: Call) -> dict[str, Any]:
+    answer = await call.native(SERVICE, "GET", "/v1/clusters", headers=NKS_HEADERS)
+    return clusters_from_native(answer.json_object())
 
 
 async def read_cluster(call: Call, cluster: str) -> dict[str, Any]:
     """NKS's own `GET /v1/clusters/{cluster}` answer (`cluster` is a name or uuid)."""
-    answer = await call.upstream.request(
-        SERVICE,
-        "GET",
-        "/v1/clusters/{cluster}",
-        ctx=call.ctx,
-        path={"cluster": cluster},
-        headers=NKS_HEADERS,
+    answer = await call.native(
+        SERVICE, "GET", "/v1/clusters/{cluster}", path={"cluster": cluster}, headers=NKS_HEADERS
     )
     return answer.json_object()
 
 
-async def get_cluster(call: Call) -> web.StreamResponse:
-    return reply(cluster_from_native(await read_cluster(call, call.params["cluster_name"])))
+async def get_cluster(call: Call) -> dict[str, Any]:
+    return cluster_from_native(await read_cluster(call, call.params["cluster_name"]))
 
 
-async def get_kubeconfig(call: Call) -> web.StreamResponse:
-    answer = await call.upstream.request(
+async def get_kubeconfig(call: Call) -> dict[str, Any]:
+    answer = await call.native(
         SERVICE,
         "GET",
         "/v1/clusters/{cluster}/config",
-        ctx=call.ctx,
         path={"cluster": call.params["cluster_name"]},
         headers=NKS_HEADERS,
     )
     public = config_from_native(answer.json_object())
     register_secret(public["config"])
-    return reply(public)
+    return public
 
 
-async def delete_cluster(call: Call) -> web.StreamResponse:
-    await call.upstream.request(
+async def delete_cluster(call: Call) -> None:
+    await call.native(
         SERVICE,
         "DELETE",
         "/v1/clusters/{cluster}",
-        ctx=call.ctx,
         path={"cluster": call.params["cluster_name"]},
         headers=NKS_HEADERS,
     )
-    return no_content()
 
 
 async def find_node_image(call: Call) -> str:
     async def fetch(marker: str | None) -> tuple[list[dict[str, Any]], str | None]:
         query = dict(IMAGE_QUERY, marker=marker) if marker else IMAGE_QUERY
-        answer = await call.upstream.request(
-            "image", "GET", "/v2/images", ctx=call.ctx, query=query
-        )
+        answer = await call.native("image", "GET", "/v2/images", query=query)
         return images_from_native(answer.json_object())
 
-    images = await collect_pages(fetch, call.settings.upstream.max_pages, service="image")
+    images = await call.listing(fetch, service="image")
     image_id = choose_node_image(images)
     if image_id is None:
         raise BadRequest(
@@ -543,9 +558,7 @@ async def find_node_image(call: Call) -> str:
 
 
 async def find_external_network(call: Call) -> tuple[str, str]:
-    answer = await call.upstream.request(
-        "network", "GET", "/v2.0/networks", ctx=call.ctx, query=EXTERNAL_NETWORK_QUERY
-    )
+    answer = await call.native("network", "GET", "/v2.0/networks", query=EXTERNAL_NETWORK_QUERY)
     external = external_network_from_native(answer.json_object())
     if external is None:
         raise BadRequest(
@@ -571,7 +584,7 @@ async def _given(value: T) -> T:
     return value
 
 
-async def create_cluster(call: Call) -> web.StreamResponse:
+async def create_cluster(call: Call) -> dict[str, Any]:
     body = call.body
     external: tuple[str, str] | None = None
     if body["external_network_id"] and body["external_subnet_id"]:
@@ -581,27 +594,26 @@ async def create_cluster(call: Call) -> web.StreamResponse:
         find_external_network(call) if body["is_public"] and external is None else _given(external)
     )
     node_image, external = await _both(node_image_lookup, external_lookup)
-    answer = await call.upstream.request(
+    answer = await call.native(
         SERVICE,
         "POST",
         "/v1/clusters",
-        ctx=call.ctx,
-        json_body=to_native(body, node_image=node_image, external=external),
+        json=to_native(body, node_image=node_image, external=external),
         headers=NKS_HEADERS,
     )
-    return reply(created_from_native(answer.json_object(), body), status=201)
+    return created_from_native(answer.json_object(), body)
 
 
 # --- watchers --------------------------------------------------------------------------------
 
 
-def created_cluster_id(call: Call, answer: Any) -> str:
-    """The new cluster's uuid, from the 201 answer `{"cluster": {"uuid", ...}}`."""
-    return answer["cluster"]["uuid"]
+def created_cluster_id(call: Call, payload: Any) -> str:
+    """The new cluster's uuid, from what the create route returned, `{"cluster": {"uuid"}}`."""
+    return payload["cluster"]["uuid"]
 
 
-def deleted_cluster_id(call: Call, answer: Any) -> str:
-    """The name or uuid of the path (the 204 answer has no body)."""
+def deleted_cluster_id(call: Call, payload: Any) -> str:
+    """The name or uuid of the path (the delete route returns no payload)."""
     return call.params["cluster_name"]
 
 
@@ -640,19 +652,22 @@ async def poll_deleted_cluster(call: Call, cluster: str) -> Poll:
 
 
 @hookimpl
-def nhn_proxy_watchers(settings: Settings) -> dict[str, Watcher]:
-    return {
-        CLUSTER_CREATE: Watcher(RESOURCE_TYPE, created_cluster_id, poll_created_cluster),
-        CLUSTER_DELETE: Watcher(RESOURCE_TYPE, deleted_cluster_id, poll_deleted_cluster),
-    }
+def nhn_proxy_settings() -> dict[str, type[Schema]]:
+    return {"kubernetes": KubernetesSettingsSchema}
 
 
 @hookimpl
-def nhn_proxy_routes(settings: Settings) -> list[Route]:
+def nhn_proxy_demo_examples(demo: DemoAccount) -> dict[type[Schema], dict[str, Any]]:
+    # the emulator's demo tenant already has this key pair, so "Try it out" creates a cluster
+    return {ClusterCreateSchema: {"keypair_name": demo.keypair_name}}
+
+
+@hookimpl
+def nhn_proxy_routes(config: PluginConfig) -> list[Route]:
     common: dict[str, Any] = {
         "tags": TAGS,
         "needs": NEEDS,
-        "regions": settings.regions.nks,
+        "regions": tuple(config.section("kubernetes")["regions"]),
         "service_name": "NKS",
     }
     cluster_param = {"cluster_name": CLUSTER_NAME}
@@ -683,6 +698,7 @@ def nhn_proxy_routes(settings: Settings) -> list[Route]:
             status=201,
             errors=(403, 409),
             operation=CLUSTER_CREATE,
+            watcher=Watcher(RESOURCE_TYPE, created_cluster_id, poll_created_cluster),
             **common,
         ),
         Route(
@@ -721,6 +737,7 @@ def nhn_proxy_routes(settings: Settings) -> list[Route]:
             status=204,
             errors=(403, 409),
             operation=CLUSTER_DELETE,
+            watcher=Watcher(RESOURCE_TYPE, deleted_cluster_id, poll_deleted_cluster),
             **common,
         ),
     ]

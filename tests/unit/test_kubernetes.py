@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from yarl import URL
 
-from nhn_proxy.errors import UpstreamBadResponse
+from nhn_proxy.app import create_app
+from nhn_proxy.plugin import DemoAccount, UpstreamBadResponse
 from nhn_proxy.plugins.kubernetes import (
+    ClusterCreateSchema,
     choose_node_image,
     cluster_from_native,
     clusters_from_native,
@@ -14,8 +16,10 @@ from nhn_proxy.plugins.kubernetes import (
     created_from_native,
     external_network_from_native,
     images_from_native,
+    nhn_proxy_demo_examples,
     to_native,
 )
+from nhn_proxy.settings import load_settings
 from tests.conftest import IMAGE_KR2, KUBERNETES_KR2, NETWORK_KR2, TOKEN, network_headers
 
 CLUSTER_UUID = "2b778d83-8b67-45b1-920e-b0c5ad5c2f30"
@@ -385,6 +389,21 @@ def test_images_from_native_reads_the_next_marker():
     assert images_from_native(NATIVE_IMAGES)[1] is None
     with pytest.raises(UpstreamBadResponse):
         images_from_native({"images": "none"})
+
+
+@pytest.mark.parametrize(
+    "next_link",
+    [
+        "/v2/images?limit=100",  # no marker: the list would silently end here
+        "/v2/images?marker=",
+        f"/v2/images?marker={ROCKY_NKS_IMAGE}&marker={UBUNTU_NKS_IMAGE}",
+        "/v2/images?marker=" + "x" * 256,
+        {"href": f"/v2/images?marker={ROCKY_NKS_IMAGE}"},
+    ],
+)
+def test_images_from_native_refuses_a_next_link_without_one_usable_marker(next_link):
+    with pytest.raises(UpstreamBadResponse):
+        images_from_native({**NATIVE_IMAGES, "next": next_link})
 
 
 def test_choose_node_image_prefers_newest_ubuntu():
@@ -786,6 +805,20 @@ async def test_create_follows_image_pages(client, nhn):
     assert by_url(nhn)["POST", CLUSTERS_URL].json["labels"]["node_image"] == UBUNTU_NKS_IMAGE
 
 
+async def test_create_image_page_without_a_usable_marker_is_502(client, nhn):
+    # a `next` link that names no marker cannot be followed: a 502, not the first page alone
+    nhn.get(IMAGES_URL, payload={**NATIVE_IMAGES, "next": "/v2/images?limit=100"})
+    nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
+    body = {**CREATE_BODY, "is_public": False}
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 502
+    payload = await response.json()
+    assert payload["code"] == 502 and "image" in payload["error"]
+    assert normal(nhn.only_call().url) == normal(IMAGES_URL)
+
+
 async def test_create_public_without_external_network_is_400_naming_fields(client, nhn):
     nhn.get(IMAGES_URL, payload=NATIVE_IMAGES)
     nhn.get(NETWORKS_URL, payload={"networks": []})
@@ -923,6 +956,37 @@ async def test_get_create_path_is_a_cluster_lookup_not_a_create(client, nhn):
     response = await client.get("/api/nhn/nks/clusters/create/", headers=network_headers())
     assert response.status == 404
     assert nhn.only_call().method == "GET"
+
+
+# --- settings and demo -----------------------------------------------------------------------
+
+
+async def test_regions_come_from_the_kubernetes_section(aiohttp_client, nhn):
+    settings = load_settings(environ={}, overrides={"kubernetes": {"regions": ["KR1"]}})
+    client = await aiohttp_client(create_app(settings))
+    response = await client.get("/api/nhn/nks/clusters/", headers=network_headers("kr2"))
+    assert response.status == 400
+    assert "use one of: kr1" in (await response.json())["error"]
+    assert nhn.calls() == []
+    document = await (await client.get("/api/docs/openapi.json")).json()
+    region = next(
+        parameter
+        for parameter in document["paths"]["/api/nhn/nks/clusters/"]["get"]["parameters"]
+        if parameter["name"] == "X-NHN-Region"
+    )
+    assert region["schema"]["enum"] == ["kr1"]
+
+
+def test_demo_examples_fill_the_create_body_with_the_demo_key_pair():
+    demo = DemoAccount(
+        username="demo@example.com",
+        password="demo-password",
+        tenant_id="t",
+        storage_tenant_id="s",
+        keypair_name="demo-keypair",
+        region="kr1",
+    )
+    assert nhn_proxy_demo_examples(demo) == {ClusterCreateSchema: {"keypair_name": "demo-keypair"}}
 
 
 # --- OpenAPI ---------------------------------------------------------------------------------

@@ -9,8 +9,10 @@ import sys
 
 import pytest
 
+from nhn_proxy.app import create_app
+from nhn_proxy.plugin_manager import load_plugins
 from nhn_proxy.server import check_port_free, check_workers, choose_event_loop
-from nhn_proxy.settings import SettingsError, load_settings
+from nhn_proxy.settings import Settings, SettingsError, load_settings
 
 
 def test_defaults_match_the_documented_contract():
@@ -18,7 +20,7 @@ def test_defaults_match_the_documented_contract():
     assert settings.server.port == 8900
     assert settings.server.host == "0.0.0.0"
     assert settings.regions.allowed == ("kr1", "kr2", "kr3", "jp1")
-    assert settings.regions.nks == ("kr1", "kr2", "kr3")
+    assert settings.deprecations == ()
     assert settings.upstream.timeout == 30 and settings.upstream.connect_timeout == 5
     assert settings.upstream.endpoints["compute"] == (
         "https://{region}-api-instance-infrastructure.nhncloudservice.com"
@@ -68,6 +70,82 @@ def test_plugin_sections_are_kept_for_third_party_plugins(tmp_path):
     path = tmp_path / "proxy.toml"
     path.write_text("[my_plugin]\nanswer = 42\n")
     assert load_settings(path, environ={}).section("my_plugin") == {"answer": 42}
+
+
+# -- NKS regions: the kubernetes plugin's own section (was the core's regions.nks) -------------
+
+
+def _nks_regions(settings: Settings) -> tuple[str, ...]:
+    plugins = load_plugins(settings)
+    return tuple(plugins.config(settings).section("kubernetes")["regions"])
+
+
+def test_nks_regions_default_to_kr1_kr2_kr3_in_the_kubernetes_section():
+    assert _nks_regions(load_settings(environ={})) == ("kr1", "kr2", "kr3")
+
+
+def test_kubernetes_regions_from_file_and_environment_are_lower_cased(tmp_path):
+    path = tmp_path / "proxy.toml"
+    path.write_text('[kubernetes]\nregions = ["KR1", "kr3"]\n')
+    from_file = load_settings(path, environ={})
+    assert _nks_regions(from_file) == ("kr1", "kr3")
+    assert from_file.deprecations == ()
+    from_env = load_settings(environ={"NHN_PROXY_KUBERNETES_REGIONS": "kr2, JP1"})
+    assert _nks_regions(from_env) == ("kr2", "jp1")
+    assert from_env.deprecations == ()
+
+
+def test_regions_nks_in_a_file_still_works_with_a_deprecation_note(tmp_path):
+    path = tmp_path / "proxy.toml"
+    path.write_text('[regions]\nnks = ["kr2"]\n')
+    settings = load_settings(path, environ={})
+    assert _nks_regions(settings) == ("kr2",)
+    assert settings.regions.allowed == ("kr1", "kr2", "kr3", "jp1")  # the rest untouched
+    assert settings.deprecations == (
+        f"{path}: regions.nks is deprecated and will be removed; use kubernetes.regions",
+    )
+
+
+def test_regions_nks_from_the_environment_still_works_with_a_deprecation_note():
+    settings = load_settings(environ={"NHN_PROXY_REGIONS_NKS": "kr3"})
+    assert _nks_regions(settings) == ("kr3",)
+    assert settings.deprecations == (
+        "NHN_PROXY_REGIONS_NKS is deprecated and will be removed; use NHN_PROXY_KUBERNETES_REGIONS",
+    )
+
+
+def test_an_explicit_kubernetes_regions_wins_over_the_deprecated_alias(tmp_path):
+    path = tmp_path / "proxy.toml"
+    path.write_text('[regions]\nnks = ["kr2"]\n[kubernetes]\nregions = ["kr1"]\n')
+    from_file = load_settings(path, environ={})
+    assert _nks_regions(from_file) == ("kr1",)
+    assert len(from_file.deprecations) == 1  # the alias is still reported
+    from_env = load_settings(
+        environ={"NHN_PROXY_REGIONS_NKS": "kr2", "NHN_PROXY_KUBERNETES_REGIONS": "kr3"}
+    )
+    assert _nks_regions(from_env) == ("kr3",)
+    assert len(from_env.deprecations) == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[kubernetes]\nregions = ["kr1.evil.com"]\n', "'kr1.evil.com' is not a region code"),
+        ('[kubernetes]\nregions = "kr1"\n', "Not a valid list"),
+        ("[kubernetes]\nregions = [1]\n", "Not a valid string"),
+        ('[regions]\nnks = ["k r1"]\n', "'k r1' is not a region code"),  # the alias too
+    ],
+)
+def test_an_invalid_nks_region_stops_start_up_naming_the_section(tmp_path, content, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(content)
+    settings = load_settings(path, environ={})  # the core does not know the section's rules
+    with pytest.raises(SettingsError) as excinfo:
+        create_app(settings)
+    text = str(excinfo.value)
+    assert text.startswith("settings [kubernetes]: regions")
+    assert message in text
+    assert "\n" not in text
 
 
 @pytest.mark.parametrize(

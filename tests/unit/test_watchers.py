@@ -1,20 +1,22 @@
-"""Watchers of the built-in plugins (design §4): which operations they declare, how they name
-the resource, the native request each poll sends and how each answer is judged."""
+"""Watchers of the built-in plugins (design §4): which operations their routes declare, how
+they name the resource, the native request each poll sends and how each answer is judged."""
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 from collections.abc import AsyncIterator
+from types import ModuleType
 
 import pytest
 
 from nhn_proxy.context import NhnContext
 from nhn_proxy.errors import BadRequest, UpstreamBadResponse, UpstreamHTTPError
+from nhn_proxy.operations import Poll, PollState, Watcher
 from nhn_proxy.plugin_manager import load_plugins
 from nhn_proxy.plugins import compute, kubernetes
-from nhn_proxy.routing import Call
-from nhn_proxy.settings import Settings
-from nhn_proxy.tasks.watch import Poll, PollState, Watcher
+from nhn_proxy.routing import Call, Route, RouteEnvironment
+from nhn_proxy.settings import Settings, load_settings
+from nhn_proxy.tasks.routes import operation_watchers
 from nhn_proxy.upstream import Upstream
 from tests.conftest import (
     COMPUTE_KR2,
@@ -105,17 +107,54 @@ async def upstream(settings: Settings, nhn) -> AsyncIterator[Upstream]:
     await client.close()
 
 
-def _call(upstream: Upstream, settings: Settings, tenant: str | None = TENANT, **params) -> Call:
+def _call(
+    upstream: Upstream, settings: Settings, plugin: str, tenant: str | None, **params: str
+) -> Call:
     """The `Call` a task carries: the checked context of the request that started it."""
-    return Call(
-        request=None,  # type: ignore[arg-type]  # a task runs after its request has ended
-        ctx=NhnContext(request_id=REQUEST_ID, region="kr2", token=TOKEN, tenant_id=tenant),
-        params=dict(params),
-        body={},
-        query={},
+    environment = RouteEnvironment(
         upstream=upstream,
-        settings=settings,
+        allowed_regions=settings.regions.allowed,
+        max_pages=settings.upstream.max_pages,
+        sections={},
     )
+    return Call(
+        environment,
+        NhnContext(request_id=REQUEST_ID, region="kr2", token=TOKEN, tenant_id=tenant),
+        params=dict(params),
+        plugin=plugin,
+    )
+
+
+def _compute_call(upstream: Upstream, settings: Settings, **params: str) -> Call:
+    return _call(upstream, settings, "compute", TENANT, **params)
+
+
+def _nks_call(upstream: Upstream, settings: Settings, **params: str) -> Call:
+    """NKS needs no tenant header."""
+    return _call(upstream, settings, "kubernetes", None, **params)
+
+
+def _routes(settings: Settings) -> list[Route]:
+    """The built-in routes as the app assembles them (each marked with its plugin)."""
+    plugins = load_plugins(settings)
+    return plugins.routes(plugins.config(settings))
+
+
+@functools.cache
+def _declared() -> dict[str, tuple[str, Watcher]]:
+    """Each operation the default routes declare: (its plugin, its watcher)."""
+    return {
+        route.operation: (route.plugin, route.watcher)
+        for route in _routes(load_settings(environ={}))
+        if route.operation is not None and route.watcher is not None
+    }
+
+
+def _watcher(plugin: ModuleType, operation: str) -> Watcher:
+    """The watcher a route of `plugin` declares for `operation`."""
+    owner, watcher = _declared()[operation]
+    assert owner == plugin.__name__.rsplit(".", 1)[-1]
+    return watcher
 
 
 def _assert_get(nhn, url: str) -> dict[str, str]:
@@ -136,63 +175,76 @@ def _assert_nks_get(nhn, url: str) -> None:
 # ------------------------------------------------------------------ declarations
 
 
-def test_the_hooks_declare_exactly_the_four_operations(settings):
-    compute_watchers = compute.nhn_proxy_watchers(settings)
-    kubernetes_watchers = kubernetes.nhn_proxy_watchers(settings)
-    assert set(compute_watchers) == {"compute.instance.create", "compute.instance.delete"}
-    assert set(kubernetes_watchers) == {"nks.cluster.create", "nks.cluster.delete"}
-    for watcher in compute_watchers.values():
-        assert isinstance(watcher, Watcher)
-        assert watcher.resource_type == "instance"
-    for watcher in kubernetes_watchers.values():
-        assert isinstance(watcher, Watcher)
-        assert watcher.resource_type == "cluster"
-
-
-def test_the_plugin_manager_collects_the_built_in_watchers(settings):
-    watchers = load_plugins(settings).watchers(settings)
-    assert set(watchers) == set(OPERATIONS.values())
-
-
-def test_each_operation_route_names_a_declared_watcher(settings):
-    plugins = load_plugins(settings)
-    watchers = plugins.watchers(settings)
+def test_the_built_in_routes_declare_exactly_the_four_operations(settings):
+    routes = _routes(settings)
     declared = {
         (route.method, route.path): route.operation
-        for route in plugins.routes(settings)
+        for route in routes
         if route.operation is not None
     }
     assert declared == OPERATIONS
-    assert set(declared.values()) <= set(watchers)
+    # the task manager follows each of them with the watcher its route declares
+    assert set(operation_watchers(routes)) == set(OPERATIONS.values())
+    for route in routes:
+        if route.operation is None:
+            assert route.watcher is None
+            continue
+        assert isinstance(route.watcher, Watcher)
+        plugin, resource_type = (
+            ("compute", "instance")
+            if route.operation.startswith("compute.")
+            else ("kubernetes", "cluster")
+        )
+        assert (route.plugin, route.watcher.resource_type) == (plugin, resource_type)
 
 
-def test_a_disabled_plugin_takes_its_watchers_along(settings):
-    disabled = dataclasses.replace(
-        settings, plugins=dataclasses.replace(settings.plugins, disabled=("kubernetes",))
-    )
-    assert set(load_plugins(disabled).watchers(disabled)) == {
+def test_each_operation_is_followed_with_its_plugins_functions():
+    assert {operation: watcher for operation, (_, watcher) in _declared().items()} == {
+        "compute.instance.create": Watcher(
+            "instance", compute.created_server_id, compute.poll_created_server
+        ),
+        "compute.instance.delete": Watcher(
+            "instance", compute.deleted_server_id, compute.poll_deleted_server
+        ),
+        "nks.cluster.create": Watcher(
+            "cluster", kubernetes.created_cluster_id, kubernetes.poll_created_cluster
+        ),
+        "nks.cluster.delete": Watcher(
+            "cluster", kubernetes.deleted_cluster_id, kubernetes.poll_deleted_cluster
+        ),
+    }
+
+
+def test_a_disabled_plugin_takes_its_operations_along():
+    settings = load_settings(environ={}, overrides={"plugins": {"disabled": ["kubernetes"]}})
+    routes = _routes(settings)
+    assert set(operation_watchers(routes)) == {
         "compute.instance.create",
         "compute.instance.delete",
     }
+    assert not any(route.path.startswith("/nks/") for route in routes)
 
 
 # ------------------------------------------------------------------ resource ids
 
 
-def test_instance_create_names_the_new_server_from_the_answer(upstream, settings):
-    watcher = compute.nhn_proxy_watchers(settings)["compute.instance.create"]
-    answer = {"server": {"id": SERVER_ID, "name": "web-01", "status": "BUILD"}}
-    assert watcher.resource_id(_call(upstream, settings), answer) == SERVER_ID
+def test_instance_create_names_the_new_server_from_the_payload(upstream, settings):
+    watcher = _watcher(compute, "compute.instance.create")
+    payload = {"server": {"id": SERVER_ID, "name": "web-01", "status": "BUILD"}}
+    assert watcher.resource_id(_compute_call(upstream, settings), payload) == SERVER_ID
 
 
 def test_instance_delete_names_the_server_of_the_path(upstream, settings):
-    watcher = compute.nhn_proxy_watchers(settings)["compute.instance.delete"]
-    assert watcher.resource_id(_call(upstream, settings, server_id=SERVER_ID), None) == SERVER_ID
+    watcher = _watcher(compute, "compute.instance.delete")
+    assert (
+        watcher.resource_id(_compute_call(upstream, settings, server_id=SERVER_ID), None)
+        == SERVER_ID
+    )
 
 
 def test_cluster_create_names_the_new_cluster_by_uuid(upstream, settings):
-    watcher = kubernetes.nhn_proxy_watchers(settings)["nks.cluster.create"]
-    answer = {
+    watcher = _watcher(kubernetes, "nks.cluster.create")
+    payload = {
         "cluster": {
             "uuid": CLUSTER_UUID,
             "name": "k8s-new",
@@ -200,26 +252,28 @@ def test_cluster_create_names_the_new_cluster_by_uuid(upstream, settings):
             "node_count": 3,
         }
     }
-    assert watcher.resource_id(_call(upstream, settings, tenant=None), answer) == CLUSTER_UUID
+    assert watcher.resource_id(_nks_call(upstream, settings), payload) == CLUSTER_UUID
 
 
 def test_cluster_delete_names_the_cluster_of_the_path(upstream, settings):
-    watcher = kubernetes.nhn_proxy_watchers(settings)["nks.cluster.delete"]
-    call = _call(upstream, settings, tenant=None, cluster_name="k8s-old")
+    watcher = _watcher(kubernetes, "nks.cluster.delete")
+    call = _nks_call(upstream, settings, cluster_name="k8s-old")
     assert watcher.resource_id(call, None) == "k8s-old"
 
 
 # ------------------------------------------------------------------ instance create
 
 
-async def _poll(plugin, operation: str, call: Call, resource_id: str) -> Poll:
-    return await plugin.nhn_proxy_watchers(call.settings)[operation].poll(call, resource_id)
+async def _poll(plugin: ModuleType, operation: str, call: Call, resource_id: str) -> Poll:
+    return await _watcher(plugin, operation).poll(call, resource_id)
 
 
 @pytest.mark.parametrize("status", ["BUILD", "REBOOT", "SHUTOFF", "UNKNOWN"])
 async def test_instance_create_is_pending_until_active(upstream, settings, nhn, status):
     nhn.get(SERVER_URL, payload=_native_server(status, task_state="spawning"))
-    poll = await _poll(compute, "compute.instance.create", _call(upstream, settings), SERVER_ID)
+    poll = await _poll(
+        compute, "compute.instance.create", _compute_call(upstream, settings), SERVER_ID
+    )
     assert poll == Poll(PollState.PENDING)
     _assert_get(nhn, SERVER_URL)
 
@@ -228,7 +282,9 @@ async def test_instance_create_succeeds_with_what_the_get_route_answers(
     upstream, settings, nhn, client
 ):
     nhn.get(SERVER_URL, payload=_native_server("ACTIVE"), repeat=True)
-    poll = await _poll(compute, "compute.instance.create", _call(upstream, settings), SERVER_ID)
+    poll = await _poll(
+        compute, "compute.instance.create", _compute_call(upstream, settings), SERVER_ID
+    )
     response = await client.get(
         f"/api/nhn/compute/instances/{SERVER_ID}/", headers=compute_headers()
     )
@@ -250,7 +306,7 @@ async def test_instance_create_succeeds_with_what_the_get_route_answers(
 
 async def test_instance_create_sends_the_native_get_server(upstream, settings, nhn):
     nhn.get(SERVER_URL, payload=_native_server("ACTIVE"))
-    await _poll(compute, "compute.instance.create", _call(upstream, settings), SERVER_ID)
+    await _poll(compute, "compute.instance.create", _compute_call(upstream, settings), SERVER_ID)
     headers = _assert_get(nhn, SERVER_URL)
     assert "Content-Type" not in headers
 
@@ -258,7 +314,9 @@ async def test_instance_create_sends_the_native_get_server(upstream, settings, n
 async def test_instance_create_fails_with_novas_fault_message(upstream, settings, nhn):
     fault = {"code": 500, "message": "No valid host was found. ", "created": "2024-05-01T09:01Z"}
     nhn.get(SERVER_URL, payload=_native_server("ERROR", fault=fault))
-    poll = await _poll(compute, "compute.instance.create", _call(upstream, settings), SERVER_ID)
+    poll = await _poll(
+        compute, "compute.instance.create", _compute_call(upstream, settings), SERVER_ID
+    )
     assert poll == Poll(PollState.FAILED, None, "No valid host was found. ")
 
 
@@ -267,14 +325,18 @@ async def test_instance_create_fails_with_a_default_message_without_a_fault(
     upstream, settings, nhn, fault
 ):
     nhn.get(SERVER_URL, payload=_native_server("ERROR", fault=fault))
-    poll = await _poll(compute, "compute.instance.create", _call(upstream, settings), SERVER_ID)
+    poll = await _poll(
+        compute, "compute.instance.create", _compute_call(upstream, settings), SERVER_ID
+    )
     assert poll == Poll(PollState.FAILED, None, "instance went to ERROR")
 
 
 async def test_instance_create_lets_a_404_through(upstream, settings, nhn):
     nhn.get(SERVER_URL, status=404, payload=_nova_not_found())
     with pytest.raises(UpstreamHTTPError) as caught:
-        await _poll(compute, "compute.instance.create", _call(upstream, settings), SERVER_ID)
+        await _poll(
+            compute, "compute.instance.create", _compute_call(upstream, settings), SERVER_ID
+        )
     assert caught.value.upstream_status == 404
     assert caught.value.message == f"Instance {SERVER_ID} could not be found."
 
@@ -282,26 +344,32 @@ async def test_instance_create_lets_a_404_through(upstream, settings, nhn):
 async def test_instance_create_lets_server_errors_through(upstream, settings, nhn):
     nhn.get(SERVER_URL, status=500, payload={"computeFault": {"code": 500, "message": "boom"}})
     with pytest.raises(UpstreamHTTPError) as caught:
-        await _poll(compute, "compute.instance.create", _call(upstream, settings), SERVER_ID)
+        await _poll(
+            compute, "compute.instance.create", _compute_call(upstream, settings), SERVER_ID
+        )
     assert (caught.value.upstream_status, caught.value.status) == (500, 502)
 
 
 async def test_instance_create_unusable_answer_is_a_bad_response(upstream, settings, nhn):
     nhn.get(SERVER_URL, payload={"servers": []})
     with pytest.raises(UpstreamBadResponse):
-        await _poll(compute, "compute.instance.create", _call(upstream, settings), SERVER_ID)
+        await _poll(
+            compute, "compute.instance.create", _compute_call(upstream, settings), SERVER_ID
+        )
 
 
 async def test_instance_poll_encodes_the_resource_id_as_one_segment(upstream, settings, nhn):
     nhn.get(f"{COMPUTE_KR2}/servers/a%2F..%2Fb", payload=_native_server("BUILD"))
-    poll = await _poll(compute, "compute.instance.create", _call(upstream, settings), "a/../b")
+    poll = await _poll(
+        compute, "compute.instance.create", _compute_call(upstream, settings), "a/../b"
+    )
     assert poll.state is PollState.PENDING
     _assert_get(nhn, f"{COMPUTE_KR2}/servers/a%2F..%2Fb")
 
 
 async def test_instance_poll_refuses_a_relative_segment_without_a_call(upstream, settings, nhn):
     with pytest.raises(BadRequest):
-        await _poll(compute, "compute.instance.create", _call(upstream, settings), "..")
+        await _poll(compute, "compute.instance.create", _compute_call(upstream, settings), "..")
     assert nhn.calls() == []
 
 
@@ -310,7 +378,7 @@ async def test_instance_poll_refuses_a_relative_segment_without_a_call(upstream,
 
 async def test_instance_delete_succeeds_once_the_server_is_gone(upstream, settings, nhn):
     nhn.get(SERVER_URL, status=404, payload=_nova_not_found())
-    call = _call(upstream, settings, server_id=SERVER_ID)
+    call = _compute_call(upstream, settings, server_id=SERVER_ID)
     poll = await _poll(compute, "compute.instance.delete", call, SERVER_ID)
     assert poll == Poll(PollState.SUCCEEDED, None)
     _assert_get(nhn, SERVER_URL)
@@ -318,7 +386,7 @@ async def test_instance_delete_succeeds_once_the_server_is_gone(upstream, settin
 
 async def test_instance_delete_succeeds_on_novas_deleted_status(upstream, settings, nhn):
     nhn.get(SERVER_URL, payload=_native_server("DELETED"))
-    call = _call(upstream, settings, server_id=SERVER_ID)
+    call = _compute_call(upstream, settings, server_id=SERVER_ID)
     assert await _poll(compute, "compute.instance.delete", call, SERVER_ID) == Poll(
         PollState.SUCCEEDED
     )
@@ -337,7 +405,7 @@ async def test_instance_delete_is_pending_while_the_server_exists(
     upstream, settings, nhn, status, task_state
 ):
     nhn.get(SERVER_URL, payload=_native_server(status, task_state=task_state))
-    call = _call(upstream, settings, server_id=SERVER_ID)
+    call = _compute_call(upstream, settings, server_id=SERVER_ID)
     assert await _poll(compute, "compute.instance.delete", call, SERVER_ID) == Poll(
         PollState.PENDING
     )
@@ -346,14 +414,14 @@ async def test_instance_delete_is_pending_while_the_server_exists(
 async def test_instance_delete_fails_when_nova_gives_up_with_error(upstream, settings, nhn):
     fault = {"code": 500, "message": "Failed to delete the boot volume"}
     nhn.get(SERVER_URL, payload=_native_server("ERROR", fault=fault))
-    call = _call(upstream, settings, server_id=SERVER_ID)
+    call = _compute_call(upstream, settings, server_id=SERVER_ID)
     poll = await _poll(compute, "compute.instance.delete", call, SERVER_ID)
     assert poll == Poll(PollState.FAILED, None, "Failed to delete the boot volume")
 
 
 async def test_instance_delete_error_without_a_fault_has_a_default_message(upstream, settings, nhn):
     nhn.get(SERVER_URL, payload=_native_server("ERROR"))
-    call = _call(upstream, settings, server_id=SERVER_ID)
+    call = _compute_call(upstream, settings, server_id=SERVER_ID)
     poll = await _poll(compute, "compute.instance.delete", call, SERVER_ID)
     assert poll == Poll(PollState.FAILED, None, "instance went to ERROR")
 
@@ -361,7 +429,7 @@ async def test_instance_delete_error_without_a_fault_has_a_default_message(upstr
 @pytest.mark.parametrize("status", [401, 403, 500])
 async def test_instance_delete_lets_other_upstream_errors_through(upstream, settings, nhn, status):
     nhn.get(SERVER_URL, status=status, payload={"error": {"code": status, "message": "nope"}})
-    call = _call(upstream, settings, server_id=SERVER_ID)
+    call = _compute_call(upstream, settings, server_id=SERVER_ID)
     with pytest.raises(UpstreamHTTPError) as caught:
         await _poll(compute, "compute.instance.delete", call, SERVER_ID)
     assert caught.value.upstream_status == status
@@ -373,7 +441,7 @@ async def test_instance_delete_lets_other_upstream_errors_through(upstream, sett
 @pytest.mark.parametrize("status", ["CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"])
 async def test_cluster_create_is_pending_until_complete(upstream, settings, nhn, status):
     nhn.get(CLUSTER_URL, payload=_native_cluster(status))
-    call = _call(upstream, settings, tenant=None)
+    call = _nks_call(upstream, settings)
     assert await _poll(kubernetes, "nks.cluster.create", call, CLUSTER_UUID) == Poll(
         PollState.PENDING
     )
@@ -384,7 +452,7 @@ async def test_cluster_create_succeeds_with_what_the_get_route_answers(
     upstream, settings, nhn, client
 ):
     nhn.get(CLUSTER_URL, payload=_native_cluster("CREATE_COMPLETE"), repeat=True)
-    call = _call(upstream, settings, tenant=None)
+    call = _nks_call(upstream, settings)
     poll = await _poll(kubernetes, "nks.cluster.create", call, CLUSTER_UUID)
     response = await client.get(f"/api/nhn/nks/clusters/{CLUSTER_UUID}/", headers=network_headers())
     assert response.status == 200
@@ -412,7 +480,7 @@ async def test_cluster_create_succeeds_with_what_the_get_route_answers(
 
 async def test_cluster_create_sends_the_native_get_with_nks_headers(upstream, settings, nhn):
     nhn.get(CLUSTER_URL, payload=_native_cluster("CREATE_COMPLETE"))
-    await _poll(kubernetes, "nks.cluster.create", _call(upstream, settings, None), CLUSTER_UUID)
+    await _poll(kubernetes, "nks.cluster.create", _nks_call(upstream, settings), CLUSTER_UUID)
     _assert_nks_get(nhn, CLUSTER_URL)
 
 
@@ -420,14 +488,14 @@ async def test_cluster_create_sends_the_native_get_with_nks_headers(upstream, se
 async def test_cluster_create_fails_with_the_status_reason(upstream, settings, nhn, status):
     reason = "Resource CREATE failed: Quota exceeded for instances"
     nhn.get(CLUSTER_URL, payload=_native_cluster(status, reason))
-    call = _call(upstream, settings, tenant=None)
+    call = _nks_call(upstream, settings)
     poll = await _poll(kubernetes, "nks.cluster.create", call, CLUSTER_UUID)
     assert poll == Poll(PollState.FAILED, None, reason)
 
 
 async def test_cluster_create_failure_without_a_reason_names_the_status(upstream, settings, nhn):
     nhn.get(CLUSTER_URL, payload=_native_cluster("CREATE_FAILED"))
-    call = _call(upstream, settings, tenant=None)
+    call = _nks_call(upstream, settings)
     poll = await _poll(kubernetes, "nks.cluster.create", call, CLUSTER_UUID)
     assert poll == Poll(PollState.FAILED, None, "cluster went to CREATE_FAILED")
 
@@ -435,7 +503,7 @@ async def test_cluster_create_failure_without_a_reason_names_the_status(upstream
 async def test_cluster_create_lets_a_404_through(upstream, settings, nhn):
     detail = f"Cluster {CLUSTER_UUID} could not be found."
     nhn.get(CLUSTER_URL, status=404, payload=_magnum_error(404, detail))
-    call = _call(upstream, settings, tenant=None)
+    call = _nks_call(upstream, settings)
     with pytest.raises(UpstreamHTTPError) as caught:
         await _poll(kubernetes, "nks.cluster.create", call, CLUSTER_UUID)
     assert (caught.value.upstream_status, caught.value.message) == (404, detail)
@@ -443,7 +511,7 @@ async def test_cluster_create_lets_a_404_through(upstream, settings, nhn):
 
 async def test_cluster_create_unusable_answer_is_a_bad_response(upstream, settings, nhn):
     nhn.get(CLUSTER_URL, payload={"cluster": _native_cluster("CREATE_COMPLETE")})
-    call = _call(upstream, settings, tenant=None)
+    call = _nks_call(upstream, settings)
     with pytest.raises(UpstreamBadResponse):
         await _poll(kubernetes, "nks.cluster.create", call, CLUSTER_UUID)
 
@@ -454,7 +522,7 @@ async def test_cluster_create_unusable_answer_is_a_bad_response(upstream, settin
 async def test_cluster_delete_succeeds_once_the_cluster_is_gone(upstream, settings, nhn):
     url = f"{KUBERNETES_KR2}/v1/clusters/k8s-old"
     nhn.get(url, status=404, payload=_magnum_error(404, "Cluster k8s-old could not be found."))
-    call = _call(upstream, settings, tenant=None, cluster_name="k8s-old")
+    call = _nks_call(upstream, settings, cluster_name="k8s-old")
     poll = await _poll(kubernetes, "nks.cluster.delete", call, "k8s-old")
     assert poll == Poll(PollState.SUCCEEDED, None)
     _assert_nks_get(nhn, url)
@@ -462,7 +530,7 @@ async def test_cluster_delete_succeeds_once_the_cluster_is_gone(upstream, settin
 
 async def test_cluster_delete_succeeds_on_delete_complete(upstream, settings, nhn):
     nhn.get(CLUSTER_URL, payload=_native_cluster("DELETE_COMPLETE"))
-    call = _call(upstream, settings, tenant=None, cluster_name=CLUSTER_UUID)
+    call = _nks_call(upstream, settings, cluster_name=CLUSTER_UUID)
     assert await _poll(kubernetes, "nks.cluster.delete", call, CLUSTER_UUID) == Poll(
         PollState.SUCCEEDED
     )
@@ -478,7 +546,7 @@ async def test_cluster_delete_succeeds_on_delete_complete(upstream, settings, nh
 )
 async def test_cluster_delete_is_pending_while_the_cluster_exists(upstream, settings, nhn, status):
     nhn.get(CLUSTER_URL, payload=_native_cluster(status, "an earlier reason"))
-    call = _call(upstream, settings, tenant=None, cluster_name=CLUSTER_UUID)
+    call = _nks_call(upstream, settings, cluster_name=CLUSTER_UUID)
     assert await _poll(kubernetes, "nks.cluster.delete", call, CLUSTER_UUID) == Poll(
         PollState.PENDING
     )
@@ -487,21 +555,21 @@ async def test_cluster_delete_is_pending_while_the_cluster_exists(upstream, sett
 async def test_cluster_delete_fails_with_the_status_reason(upstream, settings, nhn):
     reason = "Resource DELETE failed: the load balancer is in use"
     nhn.get(CLUSTER_URL, payload=_native_cluster("DELETE_FAILED", reason))
-    call = _call(upstream, settings, tenant=None, cluster_name=CLUSTER_UUID)
+    call = _nks_call(upstream, settings, cluster_name=CLUSTER_UUID)
     poll = await _poll(kubernetes, "nks.cluster.delete", call, CLUSTER_UUID)
     assert poll == Poll(PollState.FAILED, None, reason)
 
 
 async def test_cluster_delete_failure_without_a_reason(upstream, settings, nhn):
     nhn.get(CLUSTER_URL, payload=_native_cluster("DELETE_FAILED"))
-    call = _call(upstream, settings, tenant=None, cluster_name=CLUSTER_UUID)
+    call = _nks_call(upstream, settings, cluster_name=CLUSTER_UUID)
     poll = await _poll(kubernetes, "nks.cluster.delete", call, CLUSTER_UUID)
     assert poll == Poll(PollState.FAILED, None, "cluster went to DELETE_FAILED")
 
 
 async def test_cluster_delete_lets_other_upstream_errors_through(upstream, settings, nhn):
     nhn.get(CLUSTER_URL, status=500, payload=_magnum_error(500, "boom"))
-    call = _call(upstream, settings, tenant=None, cluster_name=CLUSTER_UUID)
+    call = _nks_call(upstream, settings, cluster_name=CLUSTER_UUID)
     with pytest.raises(UpstreamHTTPError) as caught:
         await _poll(kubernetes, "nks.cluster.delete", call, CLUSTER_UUID)
     assert caught.value.upstream_status == 500
