@@ -38,7 +38,6 @@ class Greeter:
     name = "greeter"
 
     def __init__(self) -> None:
-        self.seen: list[Call] = []
         self.closed = asyncio.Event()
         self.fail_after: int | None = None
 
@@ -72,7 +71,6 @@ class Greeter:
         ]
 
     async def hello(self, call: Call) -> Any:
-        self.seen.append(call)
         call.log.info("said hello", extra={"fields": {"to": call.body["name"]}})
         words = " ".join([call.settings["greeting"]] * call.settings["repeat"])
         return Reply(
