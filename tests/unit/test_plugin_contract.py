@@ -340,3 +340,19 @@ def test_the_document_compare_would_see_a_change():
     assert _missing(previous, {"a": {"b": [1, 2], "c": "x", "d": 1}}, "") == []
     assert _missing(previous, {"a": {"b": [1], "c": "x"}}, "") != []
     assert _missing(previous, {"a": {"c": "x"}}, "") != []
+
+
+def test_default_toml_documents_each_built_in_section_with_its_schemas_defaults():
+    """config/default.toml shows operators every key; a plugin's schema holds its defaults.
+    The two must say the same, or the file would document a default nobody applies."""
+    from nhn_proxy.settings import default_values
+
+    settings = load_settings(environ={})
+    plugins = load_plugins(settings)
+    schemas: dict[str, Any] = {}
+    for declared in plugins.manager.hook.nhn_proxy_settings():
+        schemas.update(declared)
+    assert "kubernetes" in schemas
+    documented = default_values()
+    for name, schema in schemas.items():
+        assert documented.get(name) == schema().load({}), name
