@@ -205,7 +205,7 @@ class Call:
     `headers` the route declared, the plugin's own `settings` section and a `log` bound to
     the request; NHN is reached through `native` and `listing` only."""
 
-    __slots__ = ("_env", "_log", "_logger_name", "body", "ctx", "headers", "params", "query")
+    __slots__ = ("_env", "_log", "_plugin", "body", "ctx", "headers", "params", "query")
 
     def __init__(
         self,
@@ -224,20 +224,19 @@ class Call:
         self.query = query
         self.body = body
         self.headers = headers
-        self._logger_name = f"nhn_proxy.plugins.{plugin or 'unknown'}"
+        self._plugin = plugin
         self._log: CallLogger | None = None
 
     @property
     def settings(self) -> Mapping[str, Any]:
         """The plugin's own settings section (`[<plugin name>]`), as its schema loaded it."""
-        return self._env.sections.get(self._logger_name.rsplit(".", 1)[-1], EMPTY)
+        return self._env.sections.get(self._plugin, EMPTY)
 
     @property
     def log(self) -> logging.LoggerAdapter:
         if self._log is None:
-            self._log = CallLogger(
-                logging.getLogger(self._logger_name), {"request_id": self.ctx.request_id}
-            )
+            name = f"nhn_proxy.plugins.{self._plugin or 'unknown'}"
+            self._log = CallLogger(logging.getLogger(name), {"request_id": self.ctx.request_id})
         return self._log
 
     async def native(
