@@ -52,6 +52,7 @@ __all__ = [
     "nhn_settings",
     "nhn_settings_overrides",
     "nhn_storage_headers",
+    "nhn_test_client",
 ]
 
 JSON = dict[str, Any]
@@ -254,17 +255,18 @@ def nhn_app_factory(
 
 
 @pytest_asyncio.fixture
-async def _nhn_test_client(aiohttp_client: Any, nhn_app: web.Application) -> TestClient:
-    """`nhn_app` served on a loopback port (shared by the fixtures below)."""
+async def nhn_test_client(aiohttp_client: Any, nhn_app: web.Application) -> TestClient:
+    """`nhn_app` served on a loopback port: pytest-aiohttp's client, without default
+    headers (`nhn_client` is the same server with the demo headers)."""
     return await aiohttp_client(nhn_app)
 
 
 @pytest_asyncio.fixture
-async def nhn_demo_headers(_nhn_test_client: TestClient, nhn_settings: Settings) -> dict[str, str]:
+async def nhn_demo_headers(nhn_test_client: TestClient, nhn_settings: Settings) -> dict[str, str]:
     """Headers that work on Compute, Network and NKS routes: a demo token issued by the
     emulator through the proxy's `POST /api/nhn/token/`, the first allowed region and the
     demo tenant."""
-    token = await _issue_token(_nhn_test_client, DEMO_TENANT_ID)
+    token = await _issue_token(nhn_test_client, DEMO_TENANT_ID)
     return {
         "X-NHN-Token": token["token"],
         "X-NHN-Region": nhn_settings.regions.allowed[0],
@@ -274,11 +276,11 @@ async def nhn_demo_headers(_nhn_test_client: TestClient, nhn_settings: Settings)
 
 @pytest_asyncio.fixture
 async def nhn_storage_headers(
-    _nhn_test_client: TestClient, nhn_settings: Settings
+    nhn_test_client: TestClient, nhn_settings: Settings
 ) -> dict[str, str]:
     """Headers that work on Object Storage routes: a token of the demo storage tenant, the
     first allowed region and `X-NHN-Storage-Account`."""
-    token = await _issue_token(_nhn_test_client, DEMO_STORAGE_TENANT_ID)
+    token = await _issue_token(nhn_test_client, DEMO_STORAGE_TENANT_ID)
     return {
         "X-NHN-Token": token["token"],
         "X-NHN-Region": nhn_settings.regions.allowed[0],
@@ -287,7 +289,7 @@ async def nhn_storage_headers(
 
 
 @pytest_asyncio.fixture
-async def nhn_client(_nhn_test_client: TestClient, nhn_demo_headers: dict[str, str]) -> NhnClient:
+async def nhn_client(nhn_test_client: TestClient, nhn_demo_headers: dict[str, str]) -> NhnClient:
     """A client of `nhn_app` sending `nhn_demo_headers` with every request that does not
     pass `headers=`; `.app` is the proxy app."""
-    return NhnClient(_nhn_test_client, nhn_demo_headers)
+    return NhnClient(nhn_test_client, nhn_demo_headers)
