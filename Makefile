@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint format openapi clean bench bench-tools
+.PHONY: run test setup lint lint-imports format openapi clean bench bench-tools
 
 run: $(STAMP)
 	$(BIN)/nhn-proxy serve --emulator
@@ -15,6 +15,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(lint_imports)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 setup: $(STAMP)
@@ -48,6 +49,23 @@ $(STAMP): pyproject.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(lint_imports)
+
+# The architecture guard: import-linter's contracts ([tool.importlinter] in pyproject.toml).
+# import-linter finds a package's modules by walking its one folder, but nhn_proxy's
+# sub-packages live in other folders ([tool.setuptools.package-dir]), so it reads a tree of
+# links laid out as the wheel installs the package (tests/unit/test_architecture.py does
+# the same).
+LINT_TREE := $(abspath $(VENV)/lint-tree)
+define lint_imports
+rm -rf $(LINT_TREE) && mkdir -p $(LINT_TREE)/nhn_proxy
+ln -s $(CURDIR)/proxy/* $(LINT_TREE)/nhn_proxy/
+for folder in plugins emulator config; do ln -s $(CURDIR)/$$folder $(LINT_TREE)/nhn_proxy/$$folder; done
+PYTHONPATH=$(LINT_TREE) $(BIN)/lint-imports --no-logo --no-cache
+endef
+
+lint-imports: $(STAMP)
+	$(lint_imports)
 
 format: $(STAMP)
 	$(BIN)/ruff format .

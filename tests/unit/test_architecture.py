@@ -1,0 +1,195 @@
+"""The architecture guard: import-linter's contracts (`[tool.importlinter]` in pyproject.toml)
+hold, and they cover every module of the core, so a new module cannot slip past them.
+
+import-linter (grimp) finds a package's modules by walking its one folder, but
+`nhn_proxy`'s sub-packages live in other folders (`[tool.setuptools.package-dir]`:
+plugins/ is nhn_proxy.plugins, emulator/ is nhn_proxy.emulator). So `lint-imports` reads a
+tree of links laid out as the wheel installs the package, put first on PYTHONPATH — the
+same as `make lint-imports` does.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+CONTRACTS = PYPROJECT["tool"]["importlinter"]["contracts"]
+PACKAGE_DIRS: dict[str, str] = PYPROJECT["tool"]["setuptools"]["package-dir"]
+CORE = "nhn_proxy"
+PUBLIC_MODULE = "nhn_proxy.plugin"
+# core modules that may reach the emulator: the CLI (through its package root, contract 3),
+# `python -m nhn_proxy`, which is the CLI, and the plugin authors' test kit
+EMULATOR_USERS = {"nhn_proxy.cli", "nhn_proxy.__main__", "nhn_proxy.testing"}
+
+
+def core_modules() -> set[str]:
+    """Every module file and sub-package directly in proxy/, as its import name."""
+    folder = ROOT / PACKAGE_DIRS[CORE]
+    names = set()
+    for path in folder.iterdir():
+        if path.suffix == ".py" and path.stem != "__init__":
+            names.add(f"{CORE}.{path.stem}")
+        elif path.is_dir() and (path / "__init__.py").is_file():
+            names.add(f"{CORE}.{path.name}")
+    return names
+
+
+def contract(starting: str) -> dict:
+    [found] = [entry for entry in CONTRACTS if entry["name"].startswith(starting)]
+    return found
+
+
+def core_names(modules: list[str]) -> set[str]:
+    """The core modules among `modules` (not the plugins, the emulator or a library)."""
+    return {
+        name
+        for name in modules
+        if name.startswith(f"{CORE}.")
+        and not name.startswith(("nhn_proxy.plugins", "nhn_proxy.emulator"))
+    }
+
+
+def test_the_core_is_found():
+    modules = core_modules()
+    assert {"nhn_proxy.routing", "nhn_proxy.plugin", "nhn_proxy.tasks"} <= modules
+    assert "nhn_proxy.tasks.routes" not in modules  # packages count as one, like the contracts
+
+
+def test_plugins_are_forbidden_every_core_module_but_the_public_one():
+    forbidden = contract("Plugins use only the public plugin API")["forbidden_modules"]
+    assert PUBLIC_MODULE not in forbidden
+    missing = core_modules() - {PUBLIC_MODULE} - set(forbidden)
+    assert not missing, f"add {sorted(missing)} to the plugins' forbidden modules"
+    assert "nhn_proxy.emulator" in forbidden
+
+
+def test_every_core_module_but_the_emulator_users_is_kept_from_plugins_and_emulator():
+    entry = contract("The core knows no plugin and no emulator")
+    assert set(entry["forbidden_modules"]) == {"nhn_proxy.plugins", "nhn_proxy.emulator"}
+    expected = core_modules() - EMULATOR_USERS
+    sources = set(entry["source_modules"])
+    assert sources >= expected, f"add {sorted(expected - sources)} to the contract's sources"
+    assert not (sources & EMULATOR_USERS)
+
+
+def test_the_cli_and_the_test_kit_reach_only_the_emulators_package_root():
+    entry = contract("The CLI and the test kit reach the emulator through its package root")
+    assert set(entry["source_modules"]) == {"nhn_proxy.cli", "nhn_proxy.testing"}
+    assert set(entry["forbidden_modules"]) == {"nhn_proxy.plugins", "nhn_proxy.emulator"}
+    # the one allowed import is of the package root itself, never a submodule
+    assert set(entry["ignore_imports"]) == {
+        "nhn_proxy.cli -> nhn_proxy.emulator",
+        "nhn_proxy.testing -> nhn_proxy.emulator",
+    }
+
+
+def test_the_emulator_is_forbidden_every_core_module():
+    forbidden = contract("The emulator is independent of the proxy")["forbidden_modules"]
+    missing = core_modules() - core_names(forbidden)
+    assert not missing, f"add {sorted(missing)} to the emulator's forbidden modules"
+    assert "nhn_proxy.plugins" in forbidden
+
+
+def _type_checking_only(module_file: Path, imported: str) -> bool:
+    """Whether every import of `imported` in the file sits under `if TYPE_CHECKING:`."""
+    tree = ast.parse(module_file.read_text(encoding="utf-8"))
+    guarded: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
+            guarded.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
+    found = False
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        if imported in names:
+            found = True
+            if id(node) not in guarded:
+                return False
+    return found
+
+
+def test_the_import_circle_ignored_is_a_type_hint_only():
+    # acyclic_siblings ignores these imports: each must stay a type hint, or the circle
+    # it closes would be real
+    ignored = contract("No import circles in the core").get("ignore_imports", [])
+    for rule in ignored:
+        importer, imported = (part.strip() for part in rule.split("->"))
+        relative = importer.removeprefix(f"{CORE}.").replace(".", "/") + ".py"
+        module_file = ROOT / PACKAGE_DIRS[CORE] / relative
+        assert _type_checking_only(module_file, imported), (
+            f"{importer} imports {imported} at run time: the import circle is real"
+        )
+
+
+def link_tree(destination: Path) -> Path:
+    """`destination/nhn_proxy`, laid out as installed: links to each entry of proxy/, and to
+    the folders of the sub-packages mapped elsewhere."""
+    package = destination / CORE
+    package.mkdir(parents=True)
+    for entry in (ROOT / PACKAGE_DIRS[CORE]).iterdir():
+        (package / entry.name).symlink_to(entry)
+    for name, folder in PACKAGE_DIRS.items():
+        if name != CORE:
+            (package / name.removeprefix(f"{CORE}.")).symlink_to(ROOT / folder)
+    return destination
+
+
+def lint_imports() -> Path:
+    return Path(sys.executable).parent / "lint-imports"
+
+
+@pytest.mark.skipif(not lint_imports().exists(), reason="import-linter is not installed")
+def test_lint_imports_passes(tmp_path):
+    tree = link_tree(tmp_path / "tree")
+    environ = {**os.environ, "PYTHONPATH": str(tree)}
+    result = subprocess.run(
+        [str(lint_imports()), "--no-logo", "--no-cache"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_plugins_import_only_the_public_module_marshmallow_and_the_stdlib():
+    # what the forbidden contract cannot say: the allow-list of the issue, on any library
+    folder = ROOT / PACKAGE_DIRS["nhn_proxy.plugins"]
+    allowed_roots = {"marshmallow", "__future__", *sys.stdlib_module_names}
+    problems = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+                if node.module == CORE:  # `from nhn_proxy import plugin`
+                    modules = [f"{CORE}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level > 1:
+                modules = ["." * node.level + (node.module or "")]  # out of the plugins
+            else:
+                continue  # `from . import x` stays inside nhn_proxy.plugins
+            for module in modules:
+                root = module.split(".")[0]
+                if module == PUBLIC_MODULE or module.startswith("nhn_proxy.plugins"):
+                    continue
+                if root != CORE and root in allowed_roots:
+                    continue
+                problems.append(f"{path.name}:{node.lineno} imports {module}")
+    assert not problems, "\n".join(problems)
