@@ -1,4 +1,4 @@
-"""`python -m proxy` is the `nhn-proxy` command."""
+"""`python -m nhn_proxy` is the `nhn-proxy` command."""
 
 import sys
 

@@ -9,13 +9,14 @@ import aiohttp_cors
 from aiohttp import web
 
 from nhn_proxy import jsonio
+from nhn_proxy.call import RouteEnvironment
 from nhn_proxy.errors import error_response
 from nhn_proxy.keys import ALLOWED_ORIGINS, METRICS, SETTINGS, UPSTREAM
 from nhn_proxy.metrics import Metrics
 from nhn_proxy.middlewares import EXPOSED_HEADERS, request_middleware
 from nhn_proxy.openapi import setup_openapi
 from nhn_proxy.plugin_manager import Plugins, load_plugins
-from nhn_proxy.routing import Route, RouteEnvironment, add_routes
+from nhn_proxy.routing import Route, add_routes
 from nhn_proxy.settings import Settings
 from nhn_proxy.tasks.manager import TaskManager, make_store
 from nhn_proxy.tasks.routes import operation_watchers, task_routes, wrap_operations

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from nhn_proxy.routing import Call
+    from nhn_proxy.call import Call
 
 
 class PollState(enum.StrEnum):

@@ -15,6 +15,8 @@ hook and every name below is `docs/plugins.md`.
         return [Route("GET", "/compute/availability-zones/", list_zones, ...)]
 """
 
+from nhn_proxy.answers import RawJson, Reply, Stream
+from nhn_proxy.call import Call
 from nhn_proxy.context import Header, NhnContext
 from nhn_proxy.errors import (
     BadRequest,
@@ -30,7 +32,7 @@ from nhn_proxy.hookspecs import DemoAccount, PluginConfig, hookimpl
 from nhn_proxy.logs import register_secret
 from nhn_proxy.operations import Poll, PollState, Watcher
 from nhn_proxy.paging import PageFetcher
-from nhn_proxy.routing import RESOURCE_ID, Call, PathParam, RawJson, Reply, Route, Stream
+from nhn_proxy.routing import RESOURCE_ID, PathParam, Route
 from nhn_proxy.translation import (
     StrictBoolean,
     extra_text,

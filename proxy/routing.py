@@ -18,10 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any, TypeVar, overload
+from typing import Any
 
 import marshmallow
 from aiohttp import web
@@ -29,19 +28,27 @@ from aiohttp_apigami import docs, json_schema, request_schema, response_schema
 from aiohttp_apigami.utils import get_or_set_apispec
 
 from nhn_proxy import jsonio
-from nhn_proxy.context import HEADER_ORDER, Header, NhnContext, read_context
+from nhn_proxy.answers import RawJson, Reply, Stream
+from nhn_proxy.call import EMPTY, Call, RouteEnvironment
+from nhn_proxy.context import HEADER_ORDER, Header, read_context
 from nhn_proxy.errors import BadRequest, ValidationFailed
 from nhn_proxy.keys import REQUEST_ID
 from nhn_proxy.logs import register_secret
 from nhn_proxy.operations import Watcher
-from nhn_proxy.paging import PageFetcher, collect_listing, collect_pages
-from nhn_proxy.upstream import NativeAnswer, Upstream
 
 API_PREFIX = "/api/nhn"
-T = TypeVar("T")
 # a handler returns a JSON-able payload (None = no body), a `Reply` or a `Stream`
-Handler = Callable[["Call"], Awaitable[Any]]
-EMPTY: Mapping[str, Any] = MappingProxyType({})
+Handler = Callable[[Call], Awaitable[Any]]
+__all__ = [  # the answer types and the Call, for those who read them here
+    "API_PREFIX",
+    "EMPTY",
+    "Call",
+    "Handler",
+    "RawJson",
+    "Reply",
+    "RouteEnvironment",
+    "Stream",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,38 +73,6 @@ RESOURCE_ID = PathParam(
     example="3a005d5b-63cf-4493-bfc6-49db990b5b50",
     max_length=128,
 )
-
-
-# -- what a handler returns --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RawJson:
-    """A JSON document already written (e.g. by `Call.listing`): sent as it is."""
-
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A payload with a status or headers of its own; a bare payload gets the route's
-    status. `payload` None means no body (e.g. 204)."""
-
-    payload: Any = None
-    status: int | None = None
-    headers: Mapping[str, str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Stream:
-    """A body written piece by piece as `chunks` yields it, never held whole (an object
-    download, server-sent events). `length`, when known, becomes `Content-Length`."""
-
-    chunks: AsyncIterable[bytes]
-    content_type: str
-    status: int = 200
-    headers: Mapping[str, str] | None = None
-    length: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,136 +150,6 @@ class Route:
                 f"route {self.method} {self.path} names operation {self.operation!r} but does "
                 "not need X-NHN-Token, which owns the task"
             )
-
-
-# -- what a handler receives ---------------------------------------------------------------
-
-
-class CallLogger(logging.LoggerAdapter):
-    """A plugin's logger bound to one request: every line carries its request id."""
-
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        extra = kwargs.get("extra") or {}
-        kwargs["extra"] = {**extra, "fields": {**self.extra, **extra.get("fields", {})}}
-        return msg, kwargs
-
-
-@dataclass(frozen=True, slots=True)
-class RouteEnvironment:
-    """What the core hands every route's calls: one per app, built at start-up."""
-
-    upstream: Upstream
-    allowed_regions: tuple[str, ...]
-    max_pages: int
-    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-
-class Call:
-    """Everything a plugin handler may use for one request, already checked: the path
-    `params`, `query` and `body` as their schemas loaded them, the caller's `ctx`, the
-    `headers` the route declared, the plugin's own `settings` section and a `log` bound to
-    the request; NHN is reached through `native` and `listing` only."""
-
-    __slots__ = ("_env", "_log", "_plugin", "body", "ctx", "headers", "params", "query")
-
-    def __init__(
-        self,
-        env: RouteEnvironment,
-        ctx: NhnContext,
-        *,
-        params: Mapping[str, str] = EMPTY,
-        query: Mapping[str, Any] = EMPTY,
-        body: Mapping[str, Any] = EMPTY,
-        headers: Mapping[str, str] = EMPTY,
-        plugin: str = "",
-    ) -> None:
-        self._env = env
-        self.ctx = ctx
-        self.params = params
-        self.query = query
-        self.body = body
-        self.headers = headers
-        self._plugin = plugin
-        self._log: CallLogger | None = None
-
-    @property
-    def settings(self) -> Mapping[str, Any]:
-        """The plugin's own settings section (`[<plugin name>]`), as its schema loaded it."""
-        return self._env.sections.get(self._plugin, EMPTY)
-
-    @property
-    def log(self) -> logging.LoggerAdapter:
-        if self._log is None:
-            name = f"nhn_proxy.plugins.{self._plugin or 'unknown'}"
-            self._log = CallLogger(logging.getLogger(name), {"request_id": self.ctx.request_id})
-        return self._log
-
-    async def native(
-        self,
-        service: str,
-        method: str,
-        template: str,
-        *,
-        path: Mapping[str, str] | None = None,
-        query: Mapping[str, str | int] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        data: Any = None,
-    ) -> NativeAnswer:
-        """Call NHN's `service` at `template` (e.g. `/v2/{tenant}/servers/{server_id}`) in
-        the caller's region with the caller's token, and return its 2xx answer; anything
-        else raises an `UpstreamError`.
-
-        Each `{name}` of the template is filled from `path`, every value encoded as exactly
-        one path segment; `{tenant}` and `{account}` default to the checked
-        `X-NHN-Tenant-ID` and `X-NHN-Storage-Account`. `json` is sent as a JSON body;
-        `data` as raw bytes (or an async iterable of bytes, streamed).
-        """
-        values: dict[str, str] = {}
-        if self.ctx.tenant_id is not None:
-            values["tenant"] = self.ctx.tenant_id
-        if self.ctx.storage_account is not None:
-            values["account"] = self.ctx.storage_account
-        if path:
-            values.update(path)
-        return await self._env.upstream.request(
-            service,
-            method,
-            template,
-            ctx=self.ctx,
-            path=values,
-            query=query,
-            json_body=json,
-            headers=headers,
-            data=data,
-        )
-
-    @overload
-    async def listing(
-        self, fetch: PageFetcher[T], *, service: str, key: None = None
-    ) -> list[T]: ...
-
-    @overload
-    async def listing(self, fetch: PageFetcher[T], *, service: str, key: str) -> RawJson: ...
-
-    async def listing(
-        self, fetch: PageFetcher[T], *, service: str, key: str | None = None
-    ) -> list[T] | RawJson:
-        """Every page of a paginated native listing, within the proxy's bounds
-        (`upstream.max_pages`, `upstream.listing_concurrency`).
-
-        `fetch(marker)` reads one page and returns its items and the next page's marker
-        (None on the last). With `key`, the answer `{key: [...]}` is written page by page
-        as it arrives and returned ready to send; without, the items are returned.
-        """
-        slot = self._env.upstream.listing_slot()
-        if key is not None:
-            written = await collect_listing(
-                key, fetch, self._env.max_pages, service=service, slot=slot
-            )
-            return RawJson(written)
-        async with slot:
-            return await collect_pages(fetch, self._env.max_pages, service=service)
 
 
 # -- the checked handler and the rendered answer -------------------------------------------

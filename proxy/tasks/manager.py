@@ -33,9 +33,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from nhn_proxy.answers import RawJson, Reply, Stream
+from nhn_proxy.call import Call
 from nhn_proxy.errors import ProxyError, UpstreamError, error_body
 from nhn_proxy.operations import PollState, Watcher
-from nhn_proxy.routing import API_PREFIX, Call, Handler, RawJson, Reply, Stream
+from nhn_proxy.routing import API_PREFIX, Handler
 from nhn_proxy.settings import Settings, TaskSettings
 from nhn_proxy.tasks.memory import MemoryTaskStore
 from nhn_proxy.tasks.model import Task, TaskStatus

@@ -19,19 +19,12 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from nhn_proxy.answers import Reply, Stream
+from nhn_proxy.call import Call
 from nhn_proxy.context import Header
 from nhn_proxy.errors import NotFound, Unauthenticated
 from nhn_proxy.operations import Watcher
-from nhn_proxy.routing import (
-    Call,
-    ErrorSchema,
-    Handler,
-    PathParam,
-    Reply,
-    ResponseDoc,
-    Route,
-    Stream,
-)
+from nhn_proxy.routing import ErrorSchema, Handler, PathParam, ResponseDoc, Route
 from nhn_proxy.tasks.manager import TASKS_PATH, TaskManager
 from nhn_proxy.tasks.model import Task, TaskStatus
 from nhn_proxy.tasks.store import TaskStore
