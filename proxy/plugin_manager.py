@@ -140,7 +140,8 @@ class Plugins:
         for route in routes:
             by_plugin.setdefault(route.plugin, []).append(route)
         infos = []
-        for name, plugin in self.manager.list_name_plugin():
+        # newest first: the order in which the hooks are called (tryfirst/trylast aside)
+        for name, plugin in reversed(self.manager.list_name_plugin()):
             if plugin is None:
                 continue
             module = getattr(plugin, "__name__", None) or type(plugin).__module__
