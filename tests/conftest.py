@@ -12,6 +12,7 @@ import pytest
 from aioresponses import aioresponses
 
 from nhn_proxy.app import create_app
+from nhn_proxy.hookspecs import DemoAccount
 from nhn_proxy.settings import Settings, load_settings
 from tests.redis_server import redis_server  # noqa: F401  (a real Redis for task stores)
 
@@ -24,6 +25,15 @@ NETWORK_KR2 = "https://kr2-api-network-infrastructure.nhncloudservice.com"
 KUBERNETES_KR2 = "https://kr2-api-kubernetes-infrastructure.nhncloudservice.com"
 STORAGE_KR2 = f"https://kr2-api-object-storage.nhncloudservice.com/v1/{STORAGE_ACCOUNT}"
 IDENTITY = "https://api-identity-infrastructure.nhncloudservice.com"
+# a demo account as `serve --emulator` hands it to nhn_proxy_demo_examples
+DEMO = DemoAccount(
+    username="demo@example.com",
+    password="demo-password",
+    tenant_id=TENANT,
+    storage_tenant_id=STORAGE_ACCOUNT.removeprefix("AUTH_"),
+    keypair_name="demo-keypair",
+    region="kr2",
+)
 
 
 def compute_headers(region: str = "kr2") -> dict[str, str]:

@@ -9,7 +9,7 @@ import pytest
 from yarl import URL
 
 from nhn_proxy.errors import UpstreamBadResponse
-from nhn_proxy.plugin import DemoAccount, PluginConfig, Watcher
+from nhn_proxy.plugin import PluginConfig, Watcher
 from nhn_proxy.plugins.compute import (
     INSTANCE_CREATE,
     INSTANCE_DELETE,
@@ -31,7 +31,7 @@ from nhn_proxy.plugins.compute import (
     server_to_native,
     servers_page_from_native,
 )
-from tests.conftest import COMPUTE_KR2, IMAGE_KR2, TENANT, TOKEN, compute_headers
+from tests.conftest import COMPUTE_KR2, DEMO, IMAGE_KR2, TENANT, TOKEN, compute_headers
 
 COMPUTE_KR1 = f"https://kr1-api-instance-infrastructure.nhncloudservice.com/v2/{TENANT}"
 SERVER_ID = "aaf2778b-ea03-4ccc-8b1b-92f4b686c3ec"
@@ -444,14 +444,7 @@ def test_only_create_and_delete_are_long_running_with_their_watchers():
 
 
 def test_demo_example_is_the_demo_keypair_and_a_valid_create_body():
-    demo = DemoAccount(
-        username="demo@example.com",
-        password="demo-password",
-        tenant_id=TENANT,
-        storage_tenant_id="6dbc368b94894416bec4cdfc65b5e067",
-        keypair_name="demo-keypair",
-        region="kr2",
-    )
+    demo = DEMO
     examples = nhn_proxy_demo_examples(demo)
     assert examples == {InstanceCreateSchema: {"keypair_name": "demo-keypair"}}
     loaded = InstanceCreateSchema().load({**CREATE_BODY, **examples[InstanceCreateSchema]})

@@ -6,7 +6,7 @@ import pytest
 from yarl import URL
 
 from nhn_proxy.app import create_app
-from nhn_proxy.plugin import DemoAccount, UpstreamBadResponse
+from nhn_proxy.plugin import UpstreamBadResponse
 from nhn_proxy.plugins.kubernetes import (
     ClusterCreateSchema,
     choose_node_image,
@@ -20,7 +20,7 @@ from nhn_proxy.plugins.kubernetes import (
     to_native,
 )
 from nhn_proxy.settings import load_settings
-from tests.conftest import IMAGE_KR2, KUBERNETES_KR2, NETWORK_KR2, TOKEN, network_headers
+from tests.conftest import DEMO, IMAGE_KR2, KUBERNETES_KR2, NETWORK_KR2, TOKEN, network_headers
 
 CLUSTER_UUID = "2b778d83-8b67-45b1-920e-b0c5ad5c2f30"
 NEW_UUID = "5801ef8a-3760-4858-b467-fc4c1201241d"
@@ -978,14 +978,7 @@ async def test_regions_come_from_the_kubernetes_section(aiohttp_client, nhn):
 
 
 def test_demo_examples_fill_the_create_body_with_the_demo_key_pair():
-    demo = DemoAccount(
-        username="demo@example.com",
-        password="demo-password",
-        tenant_id="t",
-        storage_tenant_id="s",
-        keypair_name="demo-keypair",
-        region="kr1",
-    )
+    demo = DEMO
     assert nhn_proxy_demo_examples(demo) == {ClusterCreateSchema: {"keypair_name": "demo-keypair"}}
 
 

@@ -19,6 +19,7 @@ from nhn_proxy.keys import OPENAPI
 from nhn_proxy.plugin import Call, Reply, Route, Stream, hookimpl
 from nhn_proxy.plugin_manager import PluginError, load_plugins
 from nhn_proxy.settings import SettingsError, load_settings
+from tests.conftest import DEMO
 
 PREVIOUS_DOCUMENT = Path(__file__).parents[1] / "data" / "openapi-0.1.0.json"
 
@@ -275,10 +276,9 @@ def test_a_hook_wrapper_sees_and_changes_every_plugins_routes():
 
 
 def test_a_third_party_demo_example_wins_over_a_built_in(greeter):
-    from nhn_proxy.hookspecs import DemoAccount
     from nhn_proxy.plugins.token import TokenRequestSchema
 
-    demo = DemoAccount("demo@example.com", "pw", "t" * 32, "s" * 32, "demo-keypair", "kr1")
+    demo = DEMO
 
     class Branded:
         name = "branded"
@@ -290,7 +290,7 @@ def test_a_third_party_demo_example_wins_over_a_built_in(greeter):
     plugins = load_plugins(load_settings(environ={}), [Branded()])
     examples = plugins.demo_examples(demo)[TokenRequestSchema]
     assert examples["username"] == "brand@example.com"  # called before the built-in
-    assert examples["password"] == "pw" and examples["tenant_id"] == "t" * 32
+    assert examples["password"] == DEMO.password and examples["tenant_id"] == DEMO.tenant_id
 
 
 def test_a_failing_hook_names_its_plugin():

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 from nhn_proxy.errors import UpstreamBadResponse
-from nhn_proxy.plugin import DemoAccount
 from nhn_proxy.plugins.token import (
     TokenRequestSchema,
     from_native,
     nhn_proxy_demo_examples,
     to_native,
 )
-from tests.conftest import IDENTITY, TENANT
+from tests.conftest import DEMO, IDENTITY, TENANT
 
 NATIVE_ANSWER = {
     "access": {
@@ -66,14 +65,7 @@ def test_from_native_rejects_unexpected_shape():
 
 
 def test_demo_example_is_the_demo_account_and_a_valid_request():
-    demo = DemoAccount(
-        username="demo@example.com",
-        password="demo-password",
-        tenant_id=TENANT,
-        storage_tenant_id="6dbc368b94894416bec4cdfc65b5e067",
-        keypair_name="demo-keypair",
-        region="kr2",
-    )
+    demo = DEMO
     examples = nhn_proxy_demo_examples(demo)
     expected = {"tenant_id": TENANT, "username": "demo@example.com", "password": "demo-password"}
     assert examples == {TokenRequestSchema: expected}
