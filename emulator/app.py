@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from nhn_proxy.emulator import compute, identity, image, kubernetes, network, object_storage
+from nhn_proxy.emulator import compute, image, kubernetes, network, object_storage
 from nhn_proxy.emulator.base import Clock, Ctx, Router
 from nhn_proxy.emulator.control import (
     SERVICE_SEGMENTS,
@@ -28,6 +28,7 @@ from nhn_proxy.emulator.control import (
     setup_control,
 )
 from nhn_proxy.emulator.errors import ApiError, error_response, not_implemented, request_id_headers
+from nhn_proxy.emulator.identity import routes as identity
 from nhn_proxy.emulator.options import EmulatorOptions
 from nhn_proxy.emulator.state import EmulatorState
 

@@ -22,7 +22,7 @@ from aiohttp import web
 from nhn_proxy.emulator.errors import ApiError
 
 if TYPE_CHECKING:
-    from nhn_proxy.emulator.identity import Token
+    from nhn_proxy.emulator.identity.models import Token
     from nhn_proxy.emulator.state import EmulatorState, RegionState
 
 # Seed ids are uuid5 of a readable key, so they survive resets and restarts.

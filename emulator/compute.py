@@ -32,7 +32,6 @@ from nhn_proxy.emulator.base import (
     seed_uuid,
 )
 from nhn_proxy.emulator.errors import ApiError
-from nhn_proxy.emulator.identity import user_id
 from nhn_proxy.emulator.image import Image
 from nhn_proxy.emulator.network import NetworkState, Subnet
 
@@ -331,7 +330,7 @@ def _keypair_or_404(ctx: Ctx) -> Keypair:
     keypair = _tenant(ctx).keypairs.get(name)
     if keypair is None:
         assert ctx.token is not None
-        raise ApiError(404, f"Keypair {name} not found for user {user_id(ctx.token.user)}")
+        raise ApiError(404, f"Keypair {name} not found for user {ctx.token.user_id}")
     return keypair
 
 
@@ -385,7 +384,7 @@ async def create_keypair(ctx: Ctx) -> web.StreamResponse:
         name=name,
         public_key=public_key.strip(),
         fingerprint=_fingerprint(public_key),
-        user_id=user_id(ctx.token.user),
+        user_id=ctx.token.user_id,
         created=ctx.now,
     )
     data.keypairs[name] = keypair
@@ -898,7 +897,7 @@ async def create_server(ctx: Ctx) -> web.StreamResponse:
                 id=server_id,
                 name=server_name,
                 tenant_id=ctx.tenant_id,
-                user_id=user_id(ctx.token.user),
+                user_id=ctx.token.user_id,
                 flavor=flavor,
                 image=boot_image,
                 key_name=key_name,

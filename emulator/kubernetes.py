@@ -29,7 +29,6 @@ from nhn_proxy.emulator.base import (
 )
 from nhn_proxy.emulator.compute import zones_of
 from nhn_proxy.emulator.errors import ApiError
-from nhn_proxy.emulator.identity import user_id
 from nhn_proxy.emulator.network import NetworkState
 
 router = Router()
@@ -434,7 +433,7 @@ async def create_cluster(ctx: Ctx) -> web.StreamResponse:
         uuid=cluster_id,
         name=name,
         tenant_id=ctx.tenant_id,
-        user_id=user_id(ctx.token.user),
+        user_id=ctx.token.user_id,
         flavor_id=flavor.id,
         keypair=body["keypair"],
         node_count=node_count,

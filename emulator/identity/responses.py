@@ -1,86 +1,24 @@
-"""Identity (Keystone v2.0): ``POST /v2.0/tokens`` and the token store other services check.
+"""Identity's handlers: ``POST /v2.0/tokens`` (token and service catalog).
 
-A user has two tenants (compute/infrastructure and Object Storage); only the storage
-tenant's token carries the ``object-store`` catalog entry and ``tenant.swift: true``.
+Only the storage tenant's token carries the ``object-store`` catalog entry and
+``tenant.swift: true``.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from nhn_proxy.emulator.base import Ctx, Router, hex32, iso_micro, iso_z, json_response
+from nhn_proxy.emulator.base import Ctx, iso_micro, iso_z, json_response
 from nhn_proxy.emulator.errors import ApiError
-from nhn_proxy.emulator.options import DemoUser, EmulatorOptions
-
-router = Router()
+from nhn_proxy.emulator.identity.models import Token, stable_hex, stable_uuid, tenant_name
 
 _BAD_REQUEST_TAIL = (
     " The server could not comply with the request since it is either malformed or otherwise "
     "incorrect. The client is assumed to be in error."
 )
 _UNAUTHORIZED = "The request you have made requires authentication."
-
-
-@dataclass
-class Token:
-    id: str
-    tenant_id: str
-    user: DemoUser
-    issued_at: float
-    expires_at: float
-    storage: bool
-
-
-def _stable_hex(*parts: str, length: int = 32) -> str:
-    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:length]
-
-
-def tenant_name(tenant_id: str) -> str:
-    """NHN's internal project name (``c_VKkasVsh``), stable per tenant."""
-    return "c_" + _stable_hex("name", tenant_id, length=8)
-
-
-def user_id(user: DemoUser) -> str:
-    return _stable_hex("user", user.username)
-
-
-class IdentityState:
-    """Issued tokens (global, like the identity endpoint itself)."""
-
-    def __init__(self, options: EmulatorOptions) -> None:
-        self.options = options
-        self.tokens: dict[str, Token] = {}
-
-    def find_user(self, username: str, password: str) -> DemoUser | None:
-        for user in self.options.users:
-            if user.username == username and user.password == password:
-                return user
-        return None
-
-    def issue(self, user: DemoUser, tenant_id: str, now: float) -> Token:
-        token = Token(
-            id=hex32(),
-            tenant_id=tenant_id,
-            user=user,
-            issued_at=now,
-            expires_at=now + self.options.token_lifetime,
-            storage=tenant_id == user.storage_tenant_id,
-        )
-        self.tokens[token.id] = token
-        return token
-
-    def validate(self, token_id: str | None, now: float) -> Token | None:
-        """The live token named ``token_id``, or None when missing, unknown or expired."""
-        if not token_id:
-            return None
-        token = self.tokens.get(token_id)
-        if token is None or now >= token.expires_at:
-            return None
-        return token
 
 
 def _catalog(token: Token, origin: str, regions: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -111,14 +49,14 @@ def token_body(token: Token, origin: str, regions: tuple[str, ...]) -> dict[str,
     tenant: dict[str, Any] = {
         "id": token.tenant_id,
         "name": tenant_name(token.tenant_id),
-        "groupId": _stable_hex("group", token.user.username, length=16),
+        "groupId": stable_hex("group", token.user.username, length=16),
         "description": "",
         "enabled": True,
         "project_domain": "NORMAL",
     }
     if token.storage:
         tenant["swift"] = True
-    internal_name = str(_stable_uuid(token.user.username))
+    internal_name = stable_uuid(token.user.username)
     return {
         "access": {
             "token": {
@@ -129,20 +67,15 @@ def token_body(token: Token, origin: str, regions: tuple[str, ...]) -> dict[str,
             },
             "serviceCatalog": _catalog(token, origin, regions),
             "user": {
-                "id": user_id(token.user),
+                "id": token.user_id,
                 "username": internal_name,
                 "name": internal_name,
                 "roles": [{"name": "project_admin"}],
                 "roles_links": [],
             },
-            "metadata": {"roles": [_stable_hex("role", "project_admin")], "is_admin": 0},
+            "metadata": {"roles": [stable_hex("role", "project_admin")], "is_admin": 0},
         }
     }
-
-
-def _stable_uuid(text: str) -> str:
-    raw = _stable_hex("uuid", text)
-    return f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:]}"
 
 
 def _expect(container: dict[str, Any], key: str, where: str) -> Any:
@@ -151,7 +84,6 @@ def _expect(container: dict[str, Any], key: str, where: str) -> Any:
     return container[key]
 
 
-@router.route("POST", "/v2.0/tokens")
 async def issue_token(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object()
     auth = _expect(body, "auth", "request body")
@@ -187,6 +119,5 @@ async def issue_token(ctx: Ctx) -> web.StreamResponse:
     return json_response(token_body(token, origin, ctx.state.options.regions))
 
 
-@router.route("GET", "/v2.0/tokens")
 async def tokens_wrong_method(ctx: Ctx) -> web.StreamResponse:
     raise ApiError(405, "The method GET is not allowed for the requested URL.")
