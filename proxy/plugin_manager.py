@@ -37,6 +37,7 @@ BUILTIN_PLUGINS = (
     "nhn_proxy.plugins.network",
     "nhn_proxy.plugins.kubernetes",
     "nhn_proxy.plugins.storage",
+    "nhn_proxy.plugins.volume",
 )
 DISTRIBUTION = "nhn-cloud-proxy"
 

@@ -24,6 +24,7 @@ IMAGE_KR2 = "https://kr2-api-image-infrastructure.nhncloudservice.com"
 NETWORK_KR2 = "https://kr2-api-network-infrastructure.nhncloudservice.com"
 KUBERNETES_KR2 = "https://kr2-api-kubernetes-infrastructure.nhncloudservice.com"
 STORAGE_KR2 = f"https://kr2-api-object-storage.nhncloudservice.com/v1/{STORAGE_ACCOUNT}"
+BLOCK_STORAGE_KR2 = f"https://kr2-api-block-storage-infrastructure.nhncloudservice.com/v2/{TENANT}"
 IDENTITY = "https://api-identity-infrastructure.nhncloudservice.com"
 # a demo account as `serve --emulator` hands it to nhn_proxy_demo_examples
 DEMO = DemoAccount(
