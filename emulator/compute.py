@@ -32,7 +32,7 @@ from nhn_proxy.emulator.base import (
     seed_uuid,
 )
 from nhn_proxy.emulator.errors import ApiError
-from nhn_proxy.emulator.image import Image
+from nhn_proxy.emulator.image.models import Image
 from nhn_proxy.emulator.network import NetworkState, Subnet
 
 router = Router()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nhn_proxy.emulator.base import Clock
 from nhn_proxy.emulator.compute import ComputeState
 from nhn_proxy.emulator.identity.models import IdentityState
-from nhn_proxy.emulator.image import ImageState
+from nhn_proxy.emulator.image.models import ImageState
 from nhn_proxy.emulator.kubernetes import KubernetesState
 from nhn_proxy.emulator.network import NetworkState
 from nhn_proxy.emulator.object_storage import ObjectStorageState

@@ -1,0 +1,8 @@
+"""Image's URL table (paths after ``/{region}/image``)."""
+
+from nhn_proxy.emulator.base import Router
+from nhn_proxy.emulator.image import responses
+
+router = Router()
+router.add("GET", "/v2/images", responses.list_images)
+router.add("GET", "/v2/images/{image_id}", responses.get_image)
