@@ -33,7 +33,7 @@ from nhn_proxy.emulator.base import (
 )
 from nhn_proxy.emulator.errors import ApiError
 from nhn_proxy.emulator.image.models import Image
-from nhn_proxy.emulator.network import NetworkState, Subnet
+from nhn_proxy.emulator.network.models import NetworkState, Subnet
 
 router = Router()
 

@@ -29,7 +29,7 @@ from nhn_proxy.emulator.base import (
 )
 from nhn_proxy.emulator.compute import zones_of
 from nhn_proxy.emulator.errors import ApiError
-from nhn_proxy.emulator.network import NetworkState
+from nhn_proxy.emulator.network.models import NetworkState
 
 router = Router()
 

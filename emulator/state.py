@@ -7,7 +7,7 @@ from nhn_proxy.emulator.compute import ComputeState
 from nhn_proxy.emulator.identity.models import IdentityState
 from nhn_proxy.emulator.image.models import ImageState
 from nhn_proxy.emulator.kubernetes import KubernetesState
-from nhn_proxy.emulator.network import NetworkState
+from nhn_proxy.emulator.network.models import NetworkState
 from nhn_proxy.emulator.object_storage import ObjectStorageState
 from nhn_proxy.emulator.options import EmulatorOptions
 

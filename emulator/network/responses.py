@@ -1,17 +1,11 @@
-"""Network: NHN's VPC API (vpcs, vpcsubnets, routing tables) plus the Neutron subset NHN
-exposes (networks, subnets, ports, floating IPs, security groups and rules).
-
-A VPC *is* a Neutron network and a VPC subnet *is* a Neutron subnet (same ids), so both
-views are rendered from one model. Every tenant of a region is seeded lazily with a
-"Default Network" VPC, a "default" subnet and a "default" security group; the shared
-external ``public_network`` (owned by an NHN tenant) is visible to everyone.
+"""Network's handlers: NHN's VPC API (vpcs, vpcsubnets, routing tables) and the Neutron
+subset NHN exposes (networks, subnets, ports, floating IPs, security groups and rules),
+with Neutron's list handling (filters, sorting, paging, ``fields``).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import random
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,7 +13,6 @@ from aiohttp import web
 
 from nhn_proxy.emulator.base import (
     Ctx,
-    Router,
     empty_response,
     json_response,
     new_uuid,
@@ -29,375 +22,22 @@ from nhn_proxy.emulator.base import (
     vpc_time,
 )
 from nhn_proxy.emulator.errors import ApiError
+from nhn_proxy.emulator.network.models import (
+    FloatingIp,
+    NetworkState,
+    Port,
+    RoutingTable,
+    SecurityGroup,
+    SecurityRule,
+    Subnet,
+    TenantNetwork,
+    Vpc,
+)
 
-router = Router()
-
-# Owner of the shared public network, as in NHN's examples.
-PUBLIC_TENANT_ID = "e873d250f2ca40b78e2c12cfbaaeb740"
-# Seed creation time of shared resources (2020-02-27 03:16:05 UTC, NHN's example).
-_PUBLIC_CREATED = 1582773365.0
+# VPC CIDRs must lie in a private range.
 _PRIVATE_RANGES = tuple(
     ipaddress.ip_network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 )
-# Public address ranges of each region's external network (made up, stable per region).
-_EXTERNAL_CIDRS = {
-    "kr1": ("133.186.240.0/24", "133.186.241.0/24"),
-    "kr2": ("125.6.36.0/24", "125.6.37.0/24"),
-    "kr3": ("180.210.80.0/24", "180.210.81.0/24"),
-    "jp1": ("160.251.10.0/24", "160.251.11.0/24"),
-}
-_OTHER_EXTERNAL_CIDRS = ("198.51.100.0/24", "203.0.113.0/24")
-# Addresses below network+4 are the network address, the gateway and NHN's reserved pair;
-# this keeps available_ip_count at 251 for a /24 as in NHN's examples.
-_FIRST_HOST_OFFSET = 4
-_RESERVED_PER_SUBNET = 5
-
-
-def mac_address() -> str:
-    return "fa:16:3e:" + ":".join(f"{random.randint(0, 255):02x}" for _ in range(3))
-
-
-@dataclass
-class Vpc:
-    id: str
-    name: str
-    tenant_id: str
-    cidr: str
-    created: float
-    routingtable_id: str
-    external: bool = False
-
-
-@dataclass
-class Subnet:
-    id: str
-    name: str
-    vpc_id: str
-    tenant_id: str
-    cidr: str
-    created: float
-    external: bool = False
-    used: set[str] = field(default_factory=set)
-
-    @property
-    def network(self) -> ipaddress.IPv4Network:
-        return ipaddress.IPv4Network(self.cidr)
-
-    @property
-    def gateway(self) -> str:
-        return str(self.network.network_address + 1)
-
-    @property
-    def available(self) -> int:
-        return max(self.network.num_addresses - _RESERVED_PER_SUBNET - len(self.used), 0)
-
-    def allocate(self, wanted: str | None = None) -> str:
-        """Take a free address (``wanted`` if given); a full subnet is a 409 as in Neutron."""
-        network = self.network
-        if wanted is not None:
-            try:
-                address = ipaddress.IPv4Address(wanted)
-            except ValueError:
-                raise ApiError(
-                    400, f"Invalid input: '{wanted}' is not a valid IP address."
-                ) from None
-            first = network.network_address + _FIRST_HOST_OFFSET
-            if address not in network or address < first or address >= network.broadcast_address:
-                raise ApiError(
-                    400,
-                    f"IP address {wanted} is not a valid IP for the specified subnet.",
-                    kind="InvalidIpForSubnet",
-                )
-            if wanted in self.used:
-                raise ApiError(
-                    409,
-                    f"IP address {wanted} already allocated in subnet {self.id}",
-                    kind="IpAddressAlreadyAllocated",
-                )
-            self.used.add(wanted)
-            return wanted
-        host = int(network.network_address) + _FIRST_HOST_OFFSET
-        while host < int(network.broadcast_address):
-            candidate = str(ipaddress.IPv4Address(host))
-            if candidate not in self.used:
-                self.used.add(candidate)
-                return candidate
-            host += 1
-        raise ApiError(
-            409,
-            f"No more IP addresses available on network {self.vpc_id}.",
-            kind="IpAddressGenerationFailure",
-        )
-
-    def release(self, address: str) -> None:
-        self.used.discard(address)
-
-
-@dataclass
-class RoutingTable:
-    id: str
-    name: str
-    vpc_id: str
-    tenant_id: str
-    created: float
-    default: bool = True
-
-
-@dataclass
-class Port:
-    id: str
-    network_id: str
-    subnet_id: str
-    tenant_id: str
-    ip: str
-    mac: str
-    device_id: str
-    device_owner: str
-    security_group_ids: list[str]
-    name: str = ""
-
-
-@dataclass
-class SecurityGroup:
-    id: str
-    name: str
-    description: str
-    tenant_id: str
-
-
-@dataclass
-class SecurityRule:
-    id: str
-    security_group_id: str
-    tenant_id: str
-    direction: str
-    ethertype: str
-    protocol: str | None = None
-    port_range_min: int | None = None
-    port_range_max: int | None = None
-    remote_ip_prefix: str | None = None
-    remote_group_id: str | None = None
-    description: str | None = None
-
-    def signature(self) -> tuple[Any, ...]:
-        return (
-            self.security_group_id,
-            self.direction,
-            self.ethertype,
-            self.protocol,
-            self.port_range_min,
-            self.port_range_max,
-            self.remote_ip_prefix,
-            self.remote_group_id,
-        )
-
-
-@dataclass
-class FloatingIp:
-    id: str
-    address: str
-    network_id: str
-    subnet_id: str
-    tenant_id: str
-    port_id: str | None = None
-    fixed_ip: str | None = None
-    router_id: str | None = None
-    delete_protection: bool = False
-    label: str = ""
-    associated_at: float = 0.0
-
-
-@dataclass
-class TenantNetwork:
-    """One tenant's resources in one region."""
-
-    vpcs: dict[str, Vpc] = field(default_factory=dict)
-    subnets: dict[str, Subnet] = field(default_factory=dict)
-    routingtables: dict[str, RoutingTable] = field(default_factory=dict)
-    ports: dict[str, Port] = field(default_factory=dict)
-    security_groups: dict[str, SecurityGroup] = field(default_factory=dict)
-    rules: dict[str, SecurityRule] = field(default_factory=dict)
-    floating_ips: dict[str, FloatingIp] = field(default_factory=dict)
-
-
-class NetworkState:
-    """Network resources of one region."""
-
-    def __init__(self, region: str, clock_now: float) -> None:
-        self.region = region
-        self.seed_time = clock_now
-        self.public = Vpc(
-            id=seed_uuid(region, "public_network"),
-            name="public_network",
-            tenant_id=PUBLIC_TENANT_ID,
-            cidr="0.0.0.0/0",
-            created=_PUBLIC_CREATED,
-            routingtable_id="",
-            external=True,
-        )
-        self.public_subnets: dict[str, Subnet] = {}
-        for index, cidr in enumerate(_EXTERNAL_CIDRS.get(region, _OTHER_EXTERNAL_CIDRS), 1):
-            subnet = Subnet(
-                id=seed_uuid(region, "public_subnet", str(index)),
-                name=f"public_subnet_{index}",
-                vpc_id=self.public.id,
-                tenant_id=PUBLIC_TENANT_ID,
-                cidr=cidr,
-                created=_PUBLIC_CREATED,
-                external=True,
-            )
-            self.public_subnets[subnet.id] = subnet
-        self.tenants: dict[str, TenantNetwork] = {}
-
-    # -- tenants and seed -------------------------------------------------------------
-
-    def tenant(self, tenant_id: str) -> TenantNetwork:
-        found = self.tenants.get(tenant_id)
-        if found is None:
-            found = self.tenants[tenant_id] = self._seed_tenant(tenant_id)
-        return found
-
-    def _seed_tenant(self, tenant_id: str) -> TenantNetwork:
-        data = TenantNetwork()
-        created = self.seed_time
-        vpc = self._new_vpc(
-            tenant_id,
-            "Default Network",
-            "192.168.0.0/16",
-            created,
-            vpc_id=seed_uuid(self.region, tenant_id, "default-vpc"),
-        )
-        data.vpcs[vpc.id] = vpc
-        table = self._default_table(vpc)
-        data.routingtables[table.id] = table
-        subnet = Subnet(
-            id=seed_uuid(self.region, tenant_id, "default-subnet"),
-            name="default",
-            vpc_id=vpc.id,
-            tenant_id=tenant_id,
-            cidr="192.168.0.0/24",
-            created=created,
-        )
-        data.subnets[subnet.id] = subnet
-        group = SecurityGroup(
-            id=seed_uuid(self.region, tenant_id, "default-sg"),
-            name="default",
-            description="Default security group",
-            tenant_id=tenant_id,
-        )
-        data.security_groups[group.id] = group
-        # Upstream default group: ingress from members of itself, egress anywhere.
-        for direction, ethertype in (
-            ("ingress", "IPv4"),
-            ("ingress", "IPv6"),
-            ("egress", "IPv4"),
-            ("egress", "IPv6"),
-        ):
-            rule = SecurityRule(
-                id=seed_uuid(self.region, tenant_id, "default-sg", direction, ethertype),
-                security_group_id=group.id,
-                tenant_id=tenant_id,
-                direction=direction,
-                ethertype=ethertype,
-                remote_group_id=group.id if direction == "ingress" else None,
-            )
-            data.rules[rule.id] = rule
-        return data
-
-    @staticmethod
-    def _new_vpc(
-        tenant_id: str, name: str, cidr: str, created: float, vpc_id: str | None = None
-    ) -> Vpc:
-        vpc_id = vpc_id or new_uuid()
-        return Vpc(vpc_id, name, tenant_id, cidr, created, routingtable_id=seed_uuid(vpc_id, "rt"))
-
-    @staticmethod
-    def _default_table(vpc: Vpc) -> RoutingTable:
-        return RoutingTable(
-            id=vpc.routingtable_id,
-            name=f"vpc-{vpc.id[:13]}",
-            vpc_id=vpc.id,
-            tenant_id=vpc.tenant_id,
-            created=vpc.created,
-        )
-
-    # -- lookups used by other services -----------------------------------------------
-
-    def visible_vpcs(self, tenant_id: str) -> list[Vpc]:
-        return [self.public, *self.tenant(tenant_id).vpcs.values()]
-
-    def visible_subnets(self, tenant_id: str) -> list[Subnet]:
-        return [*self.public_subnets.values(), *self.tenant(tenant_id).subnets.values()]
-
-    def find_vpc(self, tenant_id: str, vpc_id: str) -> Vpc | None:
-        if vpc_id == self.public.id:
-            return self.public
-        return self.tenant(tenant_id).vpcs.get(vpc_id)
-
-    def find_subnet(self, tenant_id: str, subnet_id: str) -> Subnet | None:
-        return self.public_subnets.get(subnet_id) or self.tenant(tenant_id).subnets.get(subnet_id)
-
-    def vpc_or_404(self, tenant_id: str, vpc_id: str) -> Vpc:
-        vpc = self.find_vpc(tenant_id, vpc_id)
-        if vpc is None:
-            raise ApiError(404, f"Network {vpc_id} could not be found.", kind="NetworkNotFound")
-        return vpc
-
-    def subnet_or_404(self, tenant_id: str, subnet_id: str) -> Subnet:
-        subnet = self.find_subnet(tenant_id, subnet_id)
-        if subnet is None:
-            raise ApiError(404, f"Subnet {subnet_id} could not be found.", kind="SubnetNotFound")
-        return subnet
-
-    def subnets_of(self, vpc: Vpc) -> list[Subnet]:
-        if vpc.external:
-            return list(self.public_subnets.values())
-        return [s for s in self.tenant(vpc.tenant_id).subnets.values() if s.vpc_id == vpc.id]
-
-    def security_group_named(self, tenant_id: str, name_or_id: str) -> SecurityGroup | None:
-        groups = self.tenant(tenant_id).security_groups
-        if name_or_id in groups:
-            return groups[name_or_id]
-        return next((g for g in groups.values() if g.name == name_or_id), None)
-
-    def create_port(
-        self,
-        tenant_id: str,
-        subnet: Subnet,
-        *,
-        device_id: str,
-        device_owner: str,
-        security_group_ids: list[str],
-        fixed_ip: str | None = None,
-    ) -> Port:
-        port = Port(
-            id=new_uuid(),
-            network_id=subnet.vpc_id,
-            subnet_id=subnet.id,
-            tenant_id=tenant_id,
-            ip=subnet.allocate(fixed_ip),
-            mac=mac_address(),
-            device_id=device_id,
-            device_owner=device_owner,
-            security_group_ids=list(security_group_ids),
-        )
-        self.tenant(tenant_id).ports[port.id] = port
-        return port
-
-    def delete_port(self, tenant_id: str, port_id: str) -> None:
-        data = self.tenant(tenant_id)
-        port = data.ports.pop(port_id, None)
-        if port is None:
-            return
-        subnet = self.find_subnet(tenant_id, port.subnet_id)
-        if subnet is not None:
-            subnet.release(port.ip)
-        for fip in data.floating_ips.values():
-            if fip.port_id == port_id:
-                fip.port_id = fip.fixed_ip = fip.router_id = None
-
-    def floating_ips_of_port(self, tenant_id: str, port_id: str) -> list[FloatingIp]:
-        return [f for f in self.tenant(tenant_id).floating_ips.values() if f.port_id == port_id]
 
 
 # -- views ------------------------------------------------------------------------------
@@ -673,7 +313,6 @@ def _cidr(value: str, key: str) -> ipaddress.IPv4Network:
 # -- VPCs ---------------------------------------------------------------------------------
 
 
-@router.route("GET", "/v2.0/vpcs")
 async def list_vpcs(ctx: Ctx) -> web.StreamResponse:
     net = _net(ctx)
     return neutron_list(ctx, "vpcs", [vpc_view(v) for v in net.visible_vpcs(ctx.tenant_id)])
@@ -689,7 +328,6 @@ def vpc_detail(net: NetworkState, vpc: Vpc) -> dict[str, Any]:
     return view
 
 
-@router.route("GET", "/v2.0/vpcs/{vpc_id}")
 async def get_vpc(ctx: Ctx) -> web.StreamResponse:
     net = _net(ctx)
     vpc = net.vpc_or_404(ctx.tenant_id, ctx.match["vpc_id"])
@@ -715,16 +353,15 @@ def _validate_vpc_cidr(value: str) -> str:
     return str(network)
 
 
-@router.route("POST", "/v2.0/vpcs")
 async def create_vpc(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object("vpc")
     name = _string(body, "name", required=True, resource="vpc")
     cidr = _validate_vpc_cidr(_string(body, "cidrv4", required=True, resource="vpc") or "")
     net = _net(ctx)
     data = net.tenant(ctx.tenant_id)
-    vpc = net._new_vpc(ctx.tenant_id, name or "", cidr, ctx.now)
+    vpc = net.new_vpc(ctx.tenant_id, name or "", cidr, ctx.now)
     data.vpcs[vpc.id] = vpc
-    table = net._default_table(vpc)
+    table = net.default_table(vpc)
     data.routingtables[table.id] = table
     # Right after creation NHN prints create_time with microseconds.
     return json_response({"vpc": vpc_view(vpc, micro=True)}, status=201)
@@ -738,7 +375,6 @@ def _own_vpc(ctx: Ctx) -> Vpc:
     return vpc
 
 
-@router.route("PUT", "/v2.0/vpcs/{vpc_id}")
 async def update_vpc(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object("vpc")
     vpc = _own_vpc(ctx)
@@ -759,7 +395,6 @@ async def update_vpc(ctx: Ctx) -> web.StreamResponse:
     return json_response({"vpc": vpc_view(vpc)})
 
 
-@router.route("DELETE", "/v2.0/vpcs/{vpc_id}")
 async def delete_vpc(ctx: Ctx) -> web.StreamResponse:
     vpc = _own_vpc(ctx)
     net = _net(ctx)
@@ -781,21 +416,18 @@ async def delete_vpc(ctx: Ctx) -> web.StreamResponse:
 # -- VPC subnets ------------------------------------------------------------------------
 
 
-@router.route("GET", "/v2.0/vpcsubnets")
 async def list_vpcsubnets(ctx: Ctx) -> web.StreamResponse:
     net = _net(ctx)
     views = [subnet_view(net, s) for s in net.visible_subnets(ctx.tenant_id)]
     return neutron_list(ctx, "vpcsubnets", views)
 
 
-@router.route("GET", "/v2.0/vpcsubnets/{subnet_id}")
 async def get_vpcsubnet(ctx: Ctx) -> web.StreamResponse:
     net = _net(ctx)
     subnet = net.subnet_or_404(ctx.tenant_id, ctx.match["subnet_id"])
     return json_response({"vpcsubnet": _fields(ctx, subnet_view(net, subnet, detail=True))})
 
 
-@router.route("POST", "/v2.0/vpcsubnets")
 async def create_vpcsubnet(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object("vpcsubnet")
     vpc_id = _string(body, "vpc_id", required=True, resource="vpcsubnet") or ""
@@ -839,7 +471,6 @@ def _own_subnet(ctx: Ctx) -> Subnet:
     return subnet
 
 
-@router.route("PUT", "/v2.0/vpcsubnets/{subnet_id}")
 async def update_vpcsubnet(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object("vpcsubnet")
     subnet = _own_subnet(ctx)
@@ -849,7 +480,6 @@ async def update_vpcsubnet(ctx: Ctx) -> web.StreamResponse:
     return json_response({"vpcsubnet": subnet_short_view(subnet)})
 
 
-@router.route("DELETE", "/v2.0/vpcsubnets/{subnet_id}")
 async def delete_vpcsubnet(ctx: Ctx) -> web.StreamResponse:
     subnet = _own_subnet(ctx)
     if subnet.used:
@@ -901,7 +531,6 @@ def _table_view(
     return view
 
 
-@router.route("GET", "/v2.0/routingtables")
 async def list_routingtables(ctx: Ctx) -> web.StreamResponse:
     net = _net(ctx)
     detail = query_bool(ctx.query.get("detail")) is True
@@ -910,7 +539,6 @@ async def list_routingtables(ctx: Ctx) -> web.StreamResponse:
     return neutron_list(ctx, "routingtables", views)
 
 
-@router.route("GET", "/v2.0/routingtables/{table_id}")
 async def get_routingtable(ctx: Ctx) -> web.StreamResponse:
     net = _net(ctx)
     table = net.tenant(ctx.tenant_id).routingtables.get(ctx.match["table_id"])
@@ -926,39 +554,33 @@ async def get_routingtable(ctx: Ctx) -> web.StreamResponse:
 # -- Neutron networks / subnets / ports -------------------------------------------------
 
 
-@router.route("GET", "/v2.0/networks")
 async def list_networks(ctx: Ctx) -> web.StreamResponse:
     net = _net(ctx)
     views = [network_view(net, v) for v in net.visible_vpcs(ctx.tenant_id)]
     return neutron_list(ctx, "networks", views)
 
 
-@router.route("GET", "/v2.0/networks/{network_id}")
 async def get_network(ctx: Ctx) -> web.StreamResponse:
     net = _net(ctx)
     vpc = net.vpc_or_404(ctx.tenant_id, ctx.match["network_id"])
     return json_response({"network": _fields(ctx, network_view(net, vpc))})
 
 
-@router.route("GET", "/v2.0/subnets")
 async def list_subnets(ctx: Ctx) -> web.StreamResponse:
     views = [neutron_subnet_view(s) for s in _net(ctx).visible_subnets(ctx.tenant_id)]
     return neutron_list(ctx, "subnets", views)
 
 
-@router.route("GET", "/v2.0/subnets/{subnet_id}")
 async def get_subnet(ctx: Ctx) -> web.StreamResponse:
     subnet = _net(ctx).subnet_or_404(ctx.tenant_id, ctx.match["subnet_id"])
     return json_response({"subnet": _fields(ctx, neutron_subnet_view(subnet))})
 
 
-@router.route("GET", "/v2.0/ports")
 async def list_ports(ctx: Ctx) -> web.StreamResponse:
     ports = _net(ctx).tenant(ctx.tenant_id).ports.values()
     return neutron_list(ctx, "ports", [port_view(p) for p in ports])
 
 
-@router.route("GET", "/v2.0/ports/{port_id}")
 async def get_port(ctx: Ctx) -> web.StreamResponse:
     port = _net(ctx).tenant(ctx.tenant_id).ports.get(ctx.match["port_id"])
     if port is None:
@@ -1018,19 +640,16 @@ def _associate(ctx: Ctx, fip: FloatingIp, port_id: Any, fixed_ip: Any) -> None:
     fip.associated_at = ctx.now
 
 
-@router.route("GET", "/v2.0/floatingips")
 async def list_floatingips(ctx: Ctx) -> web.StreamResponse:
     settle = ctx.state.options.build_delay
     fips = _net(ctx).tenant(ctx.tenant_id).floating_ips.values()
     return neutron_list(ctx, "floatingips", [floating_view(f, ctx.now, settle) for f in fips])
 
 
-@router.route("GET", "/v2.0/floatingips/{fip_id}")
 async def get_floatingip(ctx: Ctx) -> web.StreamResponse:
     return _fip_response(ctx, _fip_or_404(ctx))
 
 
-@router.route("POST", "/v2.0/floatingips")
 async def create_floatingip(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object("floatingip")
     network_id = _string(body, "floating_network_id", required=True, resource="floatingip") or ""
@@ -1081,7 +700,6 @@ async def create_floatingip(ctx: Ctx) -> web.StreamResponse:
     return _fip_response(ctx, fip, status=201)
 
 
-@router.route("PUT", "/v2.0/floatingips/{fip_id}")
 async def update_floatingip(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object("floatingip")
     fip = _fip_or_404(ctx)
@@ -1104,7 +722,6 @@ async def update_floatingip(ctx: Ctx) -> web.StreamResponse:
     return _fip_response(ctx, fip)
 
 
-@router.route("DELETE", "/v2.0/floatingips/{fip_id}")
 async def delete_floatingip(ctx: Ctx) -> web.StreamResponse:
     fip = _fip_or_404(ctx)
     if fip.delete_protection:
@@ -1132,21 +749,18 @@ def _group_or_404(ctx: Ctx, group_id: str) -> SecurityGroup:
     return group
 
 
-@router.route("GET", "/v2.0/security-groups")
 async def list_security_groups(ctx: Ctx) -> web.StreamResponse:
     data = _net(ctx).tenant(ctx.tenant_id)
     views = [group_view(data, g) for g in data.security_groups.values()]
     return neutron_list(ctx, "security_groups", views)
 
 
-@router.route("GET", "/v2.0/security-groups/{group_id}")
 async def get_security_group(ctx: Ctx) -> web.StreamResponse:
     group = _group_or_404(ctx, ctx.match["group_id"])
     view = group_view(_net(ctx).tenant(ctx.tenant_id), group)
     return json_response({"security_group": _fields(ctx, view)})
 
 
-@router.route("POST", "/v2.0/security-groups")
 async def create_security_group(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object("security_group")
     name = _string(body, "name", required=True, resource="security_group") or ""
@@ -1165,7 +779,6 @@ async def create_security_group(ctx: Ctx) -> web.StreamResponse:
     return json_response({"security_group": group_view(data, group)}, status=201)
 
 
-@router.route("PUT", "/v2.0/security-groups/{group_id}")
 async def update_security_group(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object("security_group")
     group = _group_or_404(ctx, ctx.match["group_id"])
@@ -1184,7 +797,6 @@ async def update_security_group(ctx: Ctx) -> web.StreamResponse:
     return json_response({"security_group": group_view(_net(ctx).tenant(ctx.tenant_id), group)})
 
 
-@router.route("DELETE", "/v2.0/security-groups/{group_id}")
 async def delete_security_group(ctx: Ctx) -> web.StreamResponse:
     group = _group_or_404(ctx, ctx.match["group_id"])
     data = _net(ctx).tenant(ctx.tenant_id)
@@ -1202,7 +814,6 @@ async def delete_security_group(ctx: Ctx) -> web.StreamResponse:
     return empty_response(204)
 
 
-@router.route("GET", "/v2.0/security-group-rules")
 async def list_rules(ctx: Ctx) -> web.StreamResponse:
     rules = _net(ctx).tenant(ctx.tenant_id).rules.values()
     return neutron_list(ctx, "security_group_rules", [rule_view(r) for r in rules])
@@ -1219,7 +830,6 @@ def _rule_or_404(ctx: Ctx) -> SecurityRule:
     return rule
 
 
-@router.route("GET", "/v2.0/security-group-rules/{rule_id}")
 async def get_rule(ctx: Ctx) -> web.StreamResponse:
     return json_response({"security_group_rule": _fields(ctx, rule_view(_rule_or_404(ctx)))})
 
@@ -1237,7 +847,6 @@ def _port_number(value: Any, key: str) -> int | None:
     return value
 
 
-@router.route("POST", "/v2.0/security-group-rules")
 async def create_rule(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object("security_group_rule")
     group_id = (
@@ -1319,7 +928,6 @@ def _cidr_loose(value: str) -> ipaddress.IPv4Network:
         ) from None
 
 
-@router.route("DELETE", "/v2.0/security-group-rules/{rule_id}")
 async def delete_rule(ctx: Ctx) -> web.StreamResponse:
     rule = _rule_or_404(ctx)
     del _net(ctx).tenant(ctx.tenant_id).rules[rule.id]
