@@ -7,8 +7,8 @@ CLI and the plugin authors' test kit use nothing else of it.
 """
 
 from nhn_proxy.emulator.app import create_app, endpoints
-from nhn_proxy.emulator.compute import DEMO_KEYPAIR
 from nhn_proxy.emulator.options import (
+    DEMO_KEYPAIR,
     DEMO_PASSWORD,
     DEMO_STORAGE_TENANT_ID,
     DEMO_TENANT_ID,

@@ -15,8 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from nhn_proxy.emulator import compute, kubernetes, object_storage
+from nhn_proxy.emulator import kubernetes, object_storage
 from nhn_proxy.emulator.base import Clock, Ctx, Router
+from nhn_proxy.emulator.compute import routes as compute
 from nhn_proxy.emulator.control import (
     SERVICE_SEGMENTS,
     FaultStore,

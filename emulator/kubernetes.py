@@ -27,7 +27,6 @@ from nhn_proxy.emulator.base import (
     new_uuid,
     seed_uuid,
 )
-from nhn_proxy.emulator.compute import zones_of
 from nhn_proxy.emulator.errors import ApiError
 from nhn_proxy.emulator.network.models import NetworkState
 
@@ -265,7 +264,7 @@ def _validate_labels(ctx: Ctx, labels: Any) -> dict[str, Any]:
             f"Kubernetes version {kube_tag} is not supported for new clusters. "
             f"Supported: {', '.join(v for v, ok in SUPPORTED_K8S.items() if ok)}.",
         )
-    if labels["availability_zone"] not in zones_of(ctx.region or ""):
+    if labels["availability_zone"] not in ctx.regional.compute.zones:
         raise ApiError(400, f"Availability zone {labels['availability_zone']} is not available.")
     if labels["boot_volume_type"] not in ("General HDD", "General SSD"):
         raise ApiError(400, f"Volume type {labels['boot_volume_type']} could not be found.")

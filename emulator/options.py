@@ -11,6 +11,8 @@ DEMO_PASSWORD = "demo-password"
 # Fixed ids so a demo front end (and the docs) can name them without asking the emulator.
 DEMO_TENANT_ID = "0d5a6a2c1f3e4b7d9c8e7f6a5b4c3d21"
 DEMO_STORAGE_TENANT_ID = "7e1f0c3b9a8d4e2f8b6c5d4e3f2a1b09"
+# Every tenant starts with this key pair in every region (like NHN's "Default Network").
+DEMO_KEYPAIR = "demo-keypair"
 
 
 @dataclass(frozen=True)

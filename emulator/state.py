@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nhn_proxy.emulator.base import Clock
-from nhn_proxy.emulator.compute import ComputeState
+from nhn_proxy.emulator.compute.models import ComputeState
 from nhn_proxy.emulator.identity.models import IdentityState
 from nhn_proxy.emulator.image.models import ImageState
 from nhn_proxy.emulator.kubernetes import KubernetesState
@@ -29,7 +29,7 @@ class RegionState:
 
     def settle(self, tenant_id: str, now: float) -> None:
         """Apply finished transitions before a request reads or changes anything."""
-        self.compute.settle(tenant_id, now, self.network)
+        self.compute.settle(tenant_id, now, self)
         if self.kubernetes is not None:
             self.kubernetes.settle(tenant_id, now, self.network)
 

@@ -1,8 +1,8 @@
-"""Compute (Nova, legacy ``/v2/{tenantId}``): flavors, availability zones, key pairs,
-servers (create with NHN's validation, delete, actions, metadata).
+"""Compute's handlers (Nova, legacy ``/v2/{tenantId}``): flavors, availability zones, key
+pairs, servers (create with NHN's validation, delete, actions, metadata).
 
-Server state changes take ``build_delay`` seconds and are computed from the clock when a
-server is read (BUILD → ACTIVE, stop/start, reboot, deleting → gone); nothing sleeps.
+Images, subnets, ports and security groups belong to other services: handlers reach them
+through the region's state (``ctx.regional.image`` / ``ctx.regional.network``).
 """
 
 from __future__ import annotations
@@ -13,229 +13,63 @@ import hashlib
 import ipaddress
 import re
 import secrets
-from dataclasses import dataclass, field
-from itertools import count
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
 from nhn_proxy.emulator.base import (
     Ctx,
-    Router,
     empty_response,
     iso_micro,
     iso_z,
     json_response,
     new_uuid,
     parse_limit,
-    seed_uuid,
+)
+from nhn_proxy.emulator.compute.models import (
+    ComputeState,
+    Flavor,
+    Keypair,
+    Nic,
+    Server,
+    TenantCompute,
+    fingerprint,
+    generate_keypair,
+    state_fields,
 )
 from nhn_proxy.emulator.errors import ApiError
-from nhn_proxy.emulator.image.models import Image
-from nhn_proxy.emulator.network.models import NetworkState, Subnet
 
-router = Router()
+if TYPE_CHECKING:
+    # annotations only: the objects themselves come from the region's state
+    from nhn_proxy.emulator.image.models import Image
+    from nhn_proxy.emulator.network.models import Subnet
 
-_ZONES = {
-    "kr1": ("kr-pub-a", "kr-pub-b"),
-    "kr2": ("kr2-pub-a", "kr2-pub-b"),
-    "kr3": ("kr3-pub-a", "kr3-pub-b"),
-    "jp1": ("jp-pub-a", "jp-pub-b"),
-}
-
-# NHN flavor families; u2 boots from a local disk of the flavor's size, the rest from volumes.
-# The flavor_type values are the kind NKS labels show (core, memory); unconfirmed per family.
-_FLAVOR_FAMILIES = {
-    "m2": ("general", ((1, 2), (2, 4), (2, 8), (4, 8), (4, 16), (8, 16), (8, 32), (16, 32))),
-    "c2": ("core", ((2, 2), (4, 4), (8, 8), (16, 16), (32, 32))),
-    "r2": ("memory", ((2, 16), (4, 32), (8, 64), (16, 128))),
-    "t2": ("low", ((1, 1), (1, 2), (2, 4))),
-    "x1": ("performance", ((8, 64), (16, 128), (32, 256))),
-}
-_U2_FLAVORS = ((1, 1, 20), (1, 2, 30), (2, 4, 50), (4, 8, 100))
 _KEYPAIR_NAME = re.compile(r"^[a-zA-Z0-9 _.@-]{1,255}$")
 
 
-def zones_of(region: str) -> tuple[str, ...]:
-    return _ZONES.get(region, (f"{region}-pub-a", f"{region}-pub-b"))
-
-
-@dataclass(frozen=True)
-class Flavor:
-    id: str
-    name: str
-    vcpus: int
-    ram: int
-    disk: int
-    flavor_type: str
-
-    @property
-    def local_disk(self) -> bool:
-        return self.name.startswith("u2.")
-
-    def view(self, ctx: Ctx, detail: bool) -> dict[str, Any]:
-        view: dict[str, Any] = {
-            "id": self.id,
-            "name": self.name,
-            "links": _links(ctx, "flavors", self.id),
-        }
-        if detail:
-            view.update(
-                {
-                    "ram": self.ram,
-                    "OS-FLV-DISABLED:disabled": False,
-                    "vcpus": self.vcpus,
-                    "extra_specs": {"flavor_type": self.flavor_type},
-                    "swap": "",
-                    "os-flavor-access:is_public": True,
-                    "rxtx_factor": 1.0,
-                    "OS-FLV-EXT-DATA:ephemeral": 0,
-                    "disk": self.disk,
-                }
-            )
-        return view
-
-
-def seed_flavors() -> dict[str, Flavor]:
-    flavors: list[Flavor] = []
-    for family, (kind, sizes) in _FLAVOR_FAMILIES.items():
-        for vcpus, gib in sizes:
-            name = f"{family}.c{vcpus}m{gib}"
-            flavors.append(Flavor(seed_uuid("flavor", name), name, vcpus, gib * 1024, 0, kind))
-    for vcpus, gib, disk in _U2_FLAVORS:
-        name = f"u2.c{vcpus}m{gib}"
-        flavors.append(Flavor(seed_uuid("flavor", name), name, vcpus, gib * 1024, disk, "local"))
-    return {f.id: f for f in flavors}
-
-
-@dataclass
-class Keypair:
-    id: int
-    name: str
-    public_key: str
-    fingerprint: str
-    user_id: str
-    created: float
-
-
-@dataclass
-class Nic:
-    port_id: str
-    network_id: str
-    subnet_id: str
-    ip: str
-    mac: str
-
-
-@dataclass
-class Server:
-    id: str
-    name: str
-    tenant_id: str
-    user_id: str
-    flavor: Flavor
-    image: Image | None
-    key_name: str | None
-    zone: str
-    created: float
-    sequence: int
-    nics: list[Nic]
-    security_groups: list[str]
-    metadata: dict[str, str]
-    volumes: list[str]
-    vm_state: str = "building"
-    # (operation, started_at) while a transition is under way.
-    pending: tuple[str, float] | None = ("build", 0.0)
-    updated: float = 0.0
-    launched_at: float | None = None
-
-
-# What each pending operation looks like while under way, and the vm_state it ends in.
-_TASK_STATES = {
-    "build": "spawning",
-    "stop": "powering-off",
-    "start": "powering-on",
-    "reboot": "rebooting",
-    "hard_reboot": "rebooting_hard",
-    "delete": "deleting",
-}
-_FINAL_VM_STATE = {
-    "build": "active",
-    "stop": "stopped",
-    "start": "active",
-    "reboot": "active",
-    "hard_reboot": "active",
-}
-DEMO_KEYPAIR = "demo-keypair"
-# a well-formed but fixed (and useless) RSA public key blob, so its fingerprint is stable
-DEMO_PUBLIC_KEY = "ssh-rsa {} demo@nhn-emulator".format(
-    base64.b64encode(b"\x00\x00\x00\x07ssh-rsa" + hashlib.sha256(b"demo").digest() * 8).decode()
-)
-_VM_STATUS = {"active": "ACTIVE", "stopped": "SHUTOFF", "building": "BUILD", "error": "ERROR"}
-_POWER = {"active": 1, "stopped": 4, "building": 0, "error": 0}
-
-
-@dataclass
-class TenantCompute:
-    keypairs: dict[str, Keypair] = field(default_factory=dict)
-    servers: dict[str, Server] = field(default_factory=dict)
-
-
-class ComputeState:
-    """Flavors (region-wide) and each tenant's key pairs and servers in one region."""
-
-    def __init__(self, region: str, delay: float) -> None:
-        self.region = region
-        self.delay = delay
-        self.flavors = seed_flavors()
-        self.tenants: dict[str, TenantCompute] = {}
-        self._sequence = count(1)
-        self._keypair_ids = count(1)
-
-    def tenant(self, tenant_id: str) -> TenantCompute:
-        data = self.tenants.get(tenant_id)
-        if data is None:
-            data = self.tenants[tenant_id] = TenantCompute()
-            # like the "Default Network": a demo needs a key pair before its first instance
-            data.keypairs[DEMO_KEYPAIR] = Keypair(
-                id=next(self._keypair_ids),
-                name=DEMO_KEYPAIR,
-                public_key=DEMO_PUBLIC_KEY,
-                fingerprint=_fingerprint(DEMO_PUBLIC_KEY),
-                user_id="",
-                created=0.0,
-            )
-        return data
-
-    def settle(self, tenant_id: str, now: float, network: NetworkState) -> None:
-        """Finish every transition whose delay has passed; drop servers done deleting."""
-        data = self.tenants.get(tenant_id)
-        if data is None:
-            return
-        for server in list(data.servers.values()):
-            if server.pending is None:
-                continue
-            operation, started = server.pending
-            if now < started + self.delay:
-                continue
-            finished = started + self.delay
-            if operation == "delete":
-                for nic in server.nics:
-                    network.delete_port(tenant_id, nic.port_id)
-                del data.servers[server.id]
-                continue
-            server.vm_state = _FINAL_VM_STATE[operation]
-            server.pending = None
-            server.updated = finished
-            if operation == "build":
-                server.launched_at = finished
-
-    def find_flavor(self, ref: str) -> Flavor | None:
-        if ref in self.flavors:
-            return self.flavors[ref]
-        # Nova accepts a flavor link too; take its last segment.
-        return self.flavors.get(ref.rstrip("/").rsplit("/", 1)[-1])
+def flavor_view(ctx: Ctx, flavor: Flavor, detail: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": flavor.id,
+        "name": flavor.name,
+        "links": _links(ctx, "flavors", flavor.id),
+    }
+    if detail:
+        view.update(
+            {
+                "ram": flavor.ram,
+                "OS-FLV-DISABLED:disabled": False,
+                "vcpus": flavor.vcpus,
+                "extra_specs": {"flavor_type": flavor.flavor_type},
+                "swap": "",
+                "os-flavor-access:is_public": True,
+                "rxtx_factor": 1.0,
+                "OS-FLV-EXT-DATA:ephemeral": 0,
+                "disk": flavor.disk,
+            }
+        )
+    return view
 
 
 def _links(ctx: Ctx, kind: str, item_id: str) -> list[dict[str, str]]:
@@ -266,63 +100,33 @@ def _flavor_list(ctx: Ctx, detail: bool) -> web.Response:
             except ValueError:
                 raise ApiError(400, f"Invalid {key} filter [{ctx.query[key]}]") from None
             flavors = [f for f in flavors if getattr(f, attribute) >= minimum]
-    return json_response({"flavors": [f.view(ctx, detail) for f in flavors]})
+    return json_response({"flavors": [flavor_view(ctx, f, detail) for f in flavors]})
 
 
-@router.route("GET", "/v2/{tenant_id}/flavors")
 async def list_flavors(ctx: Ctx) -> web.StreamResponse:
     return _flavor_list(ctx, detail=False)
 
 
-@router.route("GET", "/v2/{tenant_id}/flavors/detail")
 async def list_flavors_detail(ctx: Ctx) -> web.StreamResponse:
     return _flavor_list(ctx, detail=True)
 
 
-@router.route("GET", "/v2/{tenant_id}/flavors/{flavor_id}")
 async def get_flavor(ctx: Ctx) -> web.StreamResponse:
     flavor = _compute(ctx).flavors.get(ctx.match["flavor_id"])
     if flavor is None:
         raise ApiError(404, f"Flavor {ctx.match['flavor_id']} could not be found.")
-    return json_response({"flavor": flavor.view(ctx, detail=True)})
+    return json_response({"flavor": flavor_view(ctx, flavor, detail=True)})
 
 
-@router.route("GET", "/v2/{tenant_id}/os-availability-zone")
 async def list_zones(ctx: Ctx) -> web.StreamResponse:
     zones = [
         {"zoneState": {"available": True}, "hosts": None, "zoneName": zone}
-        for zone in zones_of(ctx.region or "")
+        for zone in _compute(ctx).zones
     ]
     return json_response({"availabilityZoneInfo": zones})
 
 
 # -- key pairs ----------------------------------------------------------------------------
-
-
-def _fingerprint(public_key: str) -> str:
-    """Nova's fingerprint: colon-separated MD5 of the key blob."""
-    parts = public_key.split()
-    if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-")):
-        raise ApiError(400, "Keypair data is invalid: failed to generate fingerprint")
-    try:
-        blob = base64.b64decode(parts[1], validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(400, "Keypair data is invalid: failed to generate fingerprint") from None
-    digest = hashlib.md5(blob).hexdigest()
-    return ":".join(digest[i : i + 2] for i in range(0, 32, 2))
-
-
-def _fake_pem(kind: str, size: int) -> str:
-    body = base64.b64encode(secrets.token_bytes(size)).decode()
-    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
-    return f"-----BEGIN {kind}-----\n{lines}\n-----END {kind}-----\n"
-
-
-def generate_keypair() -> tuple[str, str]:
-    """A fake RSA key pair (public key in OpenSSH format, private key PEM)."""
-    blob = b"\x00\x00\x00\x07ssh-rsa" + secrets.token_bytes(270)
-    public_key = f"ssh-rsa {base64.b64encode(blob).decode()} Generated-by-Nova"
-    return public_key, _fake_pem("RSA PRIVATE KEY", 1190)
 
 
 def _keypair_or_404(ctx: Ctx) -> Keypair:
@@ -334,7 +138,6 @@ def _keypair_or_404(ctx: Ctx) -> Keypair:
     return keypair
 
 
-@router.route("GET", "/v2/{tenant_id}/os-keypairs")
 async def list_keypairs(ctx: Ctx) -> web.StreamResponse:
     keypairs = [
         {"keypair": {"public_key": k.public_key, "name": k.name, "fingerprint": k.fingerprint}}
@@ -343,7 +146,6 @@ async def list_keypairs(ctx: Ctx) -> web.StreamResponse:
     return json_response({"keypairs": keypairs})
 
 
-@router.route("GET", "/v2/{tenant_id}/os-keypairs/{name}")
 async def get_keypair(ctx: Ctx) -> web.StreamResponse:
     keypair = _keypair_or_404(ctx)
     return json_response(
@@ -363,7 +165,6 @@ async def get_keypair(ctx: Ctx) -> web.StreamResponse:
     )
 
 
-@router.route("POST", "/v2/{tenant_id}/os-keypairs")
 async def create_keypair(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object("keypair")
     name = body.get("name")
@@ -380,10 +181,10 @@ async def create_keypair(ctx: Ctx) -> web.StreamResponse:
         public_key, private_key = generate_keypair()
     assert ctx.token is not None
     keypair = Keypair(
-        id=next(_compute(ctx)._keypair_ids),
+        id=_compute(ctx).next_keypair_id(),
         name=name,
         public_key=public_key.strip(),
-        fingerprint=_fingerprint(public_key),
+        fingerprint=fingerprint(public_key),
         user_id=ctx.token.user_id,
         created=ctx.now,
     )
@@ -400,7 +201,6 @@ async def create_keypair(ctx: Ctx) -> web.StreamResponse:
     return json_response({"keypair": answer})
 
 
-@router.route("DELETE", "/v2/{tenant_id}/os-keypairs/{name}")
 async def delete_keypair(ctx: Ctx) -> web.StreamResponse:
     keypair = _keypair_or_404(ctx)
     del _tenant(ctx).keypairs[keypair.name]
@@ -408,18 +208,6 @@ async def delete_keypair(ctx: Ctx) -> web.StreamResponse:
 
 
 # -- servers: views -----------------------------------------------------------------------
-
-
-def _state_fields(server: Server) -> tuple[str, str, str | None, int]:
-    """(status, vm_state, task_state, power_state) of a server as Nova reports them."""
-    vm_state = server.vm_state
-    task = _TASK_STATES[server.pending[0]] if server.pending else None
-    status = _VM_STATUS.get(vm_state, "UNKNOWN")
-    if task == "rebooting":
-        status = "REBOOT"
-    elif task == "rebooting_hard":
-        status = "HARD_REBOOT"
-    return status, vm_state, task, _POWER.get(vm_state, 0)
 
 
 def _addresses(ctx: Ctx, server: Server) -> dict[str, list[dict[str, Any]]]:
@@ -449,13 +237,13 @@ def _addresses(ctx: Ctx, server: Server) -> dict[str, list[dict[str, Any]]]:
 
 
 def server_view(ctx: Ctx, server: Server) -> dict[str, Any]:
-    status, vm_state, task_state, power_state = _state_fields(server)
+    status, vm_state, task_state, power_state = state_fields(server)
     tenant = server.tenant_id
     image: Any = ""
-    if server.image is not None:
+    if server.image_id is not None:
         image = {
-            "id": server.image.id,
-            "links": [{"href": ctx.url(f"/{tenant}/images/{server.image.id}"), "rel": "bookmark"}],
+            "id": server.image_id,
+            "links": [{"href": ctx.url(f"/{tenant}/images/{server.image_id}"), "rel": "bookmark"}],
         }
     return {
         "id": server.id,
@@ -520,9 +308,9 @@ def _filtered_servers(ctx: Ctx) -> list[Server]:
         servers = [s for s in servers if pattern.search(s.name)]
     if "status" in query:
         wanted = query["status"].upper()
-        servers = [s for s in servers if _state_fields(s)[0] == wanted]
+        servers = [s for s in servers if state_fields(s)[0] == wanted]
     if "image" in query:
-        servers = [s for s in servers if s.image is not None and s.image.id == query["image"]]
+        servers = [s for s in servers if s.image_id == query["image"]]
     if "flavor" in query:
         servers = [s for s in servers if s.flavor.id == query["flavor"]]
     return servers
@@ -555,22 +343,18 @@ def _server_list(ctx: Ctx, detail: bool) -> web.Response:
     return json_response(body)
 
 
-@router.route("GET", "/v2/{tenant_id}/servers")
 async def list_servers(ctx: Ctx) -> web.StreamResponse:
     return _server_list(ctx, detail=False)
 
 
-@router.route("GET", "/v2/{tenant_id}/servers/detail")
 async def list_servers_detail(ctx: Ctx) -> web.StreamResponse:
     return _server_list(ctx, detail=True)
 
 
-@router.route("GET", "/v2/{tenant_id}/servers/{server_id}")
 async def get_server(ctx: Ctx) -> web.StreamResponse:
     return json_response({"server": server_view(ctx, _server_or_404(ctx))})
 
 
-@router.route("PUT", "/v2/{tenant_id}/servers/{server_id}")
 async def rename_server(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object("server")
     server = _server_or_404(ctx)
@@ -772,7 +556,6 @@ def _contains(subnet: Subnet, address: str) -> bool:
         return False
 
 
-@router.route("POST", "/v2/{tenant_id}/servers")
 async def create_server(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object()
     server = body.get("server")
@@ -819,7 +602,7 @@ async def create_server(ctx: Ctx) -> web.StreamResponse:
     if not isinstance(key_name, str) or key_name not in _tenant(ctx).keypairs:
         raise ApiError(400, "Invalid key_name provided.")
 
-    zones = zones_of(ctx.region or "")
+    zones = _compute(ctx).zones
     zone = server.get("availability_zone") or zones[0]
     if zone not in zones:
         raise ApiError(400, "The requested availability zone is not available")
@@ -899,11 +682,11 @@ async def create_server(ctx: Ctx) -> web.StreamResponse:
                 tenant_id=ctx.tenant_id,
                 user_id=ctx.token.user_id,
                 flavor=flavor,
-                image=boot_image,
+                image_id=boot_image.id if boot_image is not None else None,
                 key_name=key_name,
                 zone=zone,
                 created=ctx.now,
-                sequence=next(compute._sequence),
+                sequence=compute.next_sequence(),
                 nics=ports,
                 security_groups=group_names,
                 metadata=_server_metadata(boot_image, root, metadata),
@@ -952,7 +735,6 @@ def _server_metadata(image: Image | None, root: _RootDisk, extra: dict[str, str]
 # -- servers: delete and actions ------------------------------------------------------------
 
 
-@router.route("DELETE", "/v2/{tenant_id}/servers/{server_id}")
 async def delete_server(ctx: Ctx) -> web.StreamResponse:
     server = _server_or_404(ctx)
     if server.pending is None or server.pending[0] != "delete":
@@ -962,7 +744,7 @@ async def delete_server(ctx: Ctx) -> web.StreamResponse:
 
 
 def _conflict(action: str, server: Server) -> ApiError:
-    _, vm_state, task_state, _ = _state_fields(server)
+    _, vm_state, task_state, _ = state_fields(server)
     attribute, value = ("task_state", task_state) if task_state else ("vm_state", vm_state)
     return ApiError(
         409, f"Cannot '{action}' instance {server.id} while it is in {attribute} {value}"
@@ -975,7 +757,7 @@ def _require(
     vm_states: tuple[str, ...],
     task_states: tuple[str | None, ...] = (None,),
 ) -> None:
-    _, vm_state, task_state, _ = _state_fields(server)
+    _, vm_state, task_state, _ = state_fields(server)
     if vm_state not in vm_states:
         raise ApiError(
             409, f"Cannot '{action}' instance {server.id} while it is in vm_state {vm_state}"
@@ -1006,7 +788,6 @@ _UNEMULATED_ACTIONS = {
 }
 
 
-@router.route("POST", "/v2/{tenant_id}/servers/{server_id}/action")
 async def server_action(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object()
     server = _server_or_404(ctx)
@@ -1090,12 +871,10 @@ def _security_group_action(ctx: Ctx, server: Server, action: str, argument: Any)
 # -- server metadata ------------------------------------------------------------------------
 
 
-@router.route("GET", "/v2/{tenant_id}/servers/{server_id}/metadata")
 async def list_metadata(ctx: Ctx) -> web.StreamResponse:
     return json_response({"metadata": dict(_server_or_404(ctx).metadata)})
 
 
-@router.route("GET", "/v2/{tenant_id}/servers/{server_id}/metadata/{key}")
 async def get_metadata(ctx: Ctx) -> web.StreamResponse:
     server = _server_or_404(ctx)
     key = ctx.match["key"]
@@ -1104,7 +883,6 @@ async def get_metadata(ctx: Ctx) -> web.StreamResponse:
     return json_response({"meta": {key: server.metadata[key]}})
 
 
-@router.route("PUT", "/v2/{tenant_id}/servers/{server_id}/metadata/{key}")
 async def put_metadata(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object("meta")
     server = _server_or_404(ctx)
@@ -1119,7 +897,6 @@ async def put_metadata(ctx: Ctx) -> web.StreamResponse:
     return json_response({"meta": {key: body[key]}})
 
 
-@router.route("DELETE", "/v2/{tenant_id}/servers/{server_id}/metadata/{key}")
 async def delete_metadata(ctx: Ctx) -> web.StreamResponse:
     server = _server_or_404(ctx)
     if server.metadata.pop(ctx.match["key"], None) is None:
