@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from nhn_proxy.emulator import kubernetes, object_storage
+from nhn_proxy.emulator import object_storage
 from nhn_proxy.emulator.base import Clock, Ctx, Router
 from nhn_proxy.emulator.compute import routes as compute
 from nhn_proxy.emulator.control import (
@@ -31,6 +31,7 @@ from nhn_proxy.emulator.control import (
 from nhn_proxy.emulator.errors import ApiError, error_response, not_implemented, request_id_headers
 from nhn_proxy.emulator.identity import routes as identity
 from nhn_proxy.emulator.image import routes as image
+from nhn_proxy.emulator.kubernetes import routes as kubernetes
 from nhn_proxy.emulator.network import routes as network
 from nhn_proxy.emulator.options import EmulatorOptions
 from nhn_proxy.emulator.state import EmulatorState

@@ -6,7 +6,7 @@ from nhn_proxy.emulator.base import Clock
 from nhn_proxy.emulator.compute.models import ComputeState
 from nhn_proxy.emulator.identity.models import IdentityState
 from nhn_proxy.emulator.image.models import ImageState
-from nhn_proxy.emulator.kubernetes import KubernetesState
+from nhn_proxy.emulator.kubernetes.models import KubernetesState
 from nhn_proxy.emulator.network.models import NetworkState
 from nhn_proxy.emulator.object_storage import ObjectStorageState
 from nhn_proxy.emulator.options import EmulatorOptions
@@ -31,7 +31,7 @@ class RegionState:
         """Apply finished transitions before a request reads or changes anything."""
         self.compute.settle(tenant_id, now, self)
         if self.kubernetes is not None:
-            self.kubernetes.settle(tenant_id, now, self.network)
+            self.kubernetes.settle(tenant_id, now, self)
 
 
 class EmulatorState:

@@ -1,9 +1,9 @@
-"""NHN Kubernetes Service (Magnum v1): clusters, kubeconfig, supported versions, node groups.
+"""Kubernetes' (NKS, Magnum v1) handlers: clusters, kubeconfig, supported versions, node
+groups.
 
-A cluster stays CREATE_IN_PROGRESS (and later DELETE_IN_PROGRESS) for ``cluster_delay``
-seconds, computed from the clock when read. Creation validates what NHN documents:
-the ``iaas_console`` template, string labels, a supported ``kube_tag`` and existing VPC,
-subnet, flavor, key pair and node image of the caller's tenant.
+Creation validates what NHN documents: the ``iaas_console`` template, string labels, a
+supported ``kube_tag`` and existing VPC, subnet, flavor, key pair and node image of the
+caller's tenant — looked up in the other services' state through ``ctx.regional``.
 """
 
 from __future__ import annotations
@@ -12,41 +12,19 @@ import base64
 import ipaddress
 import re
 import secrets
-from dataclasses import dataclass, field
-from itertools import count
 from typing import Any
 
 from aiohttp import web
 
-from nhn_proxy.emulator.base import (
-    Ctx,
-    Router,
-    empty_response,
-    iso_offset,
-    json_response,
-    new_uuid,
-    seed_uuid,
-)
+from nhn_proxy.emulator.base import Ctx, empty_response, iso_offset, json_response, new_uuid
 from nhn_proxy.emulator.errors import ApiError
-from nhn_proxy.emulator.network.models import NetworkState
+from nhn_proxy.emulator.kubernetes.models import (
+    SUPPORTED_EVENTS,
+    SUPPORTED_K8S,
+    Cluster,
+    KubernetesState,
+)
 
-router = Router()
-
-SUPPORTED_K8S = {
-    "v1.28.3": False,
-    "v1.29.3": True,
-    "v1.30.3": True,
-    "v1.31.4": True,
-    "v1.32.3": True,
-}
-SUPPORTED_EVENTS = {
-    "CLUSTER_CREATE": "Create a cluster",
-    "CLUSTER_DELETE": "Delete a cluster",
-    "CLUSTER_RESIZE": "Resize a cluster",
-    "NODEGROUP_CREATE": "Create a node group",
-    "NODEGROUP_DELETE": "Delete a node group",
-    "NODEGROUP_UPGRADE": "Node group upgrade",
-}
 _REQUIRED_FIELDS = (
     "name",
     "cluster_template_id",
@@ -73,71 +51,6 @@ _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]*$")
 # Ranges a cluster subnet may not overlap (link-local and NKS internal).
 _RESERVED_RANGES = ("169.254.0.0/16", "198.18.0.0/19")
 _PLATFORM_VERSION = "1.202511.0"
-
-
-@dataclass
-class Cluster:
-    uuid: str
-    name: str
-    tenant_id: str
-    user_id: str
-    flavor_id: str
-    keypair: str
-    node_count: int
-    fixed_network: str
-    fixed_subnet: str
-    labels: dict[str, Any]
-    addons: list[Any]
-    create_timeout: int
-    created: float
-    stack_id: str
-    nodegroup_uuid: str
-    nodegroup_id: int
-    node_ips: list[str]
-    ca_data: str
-    client_cert: str
-    client_key: str
-    # "create" or "delete", and when that phase started.
-    phase: str = "create"
-    phase_started: float = 0.0
-
-
-@dataclass
-class TenantClusters:
-    clusters: dict[str, Cluster] = field(default_factory=dict)
-
-
-class KubernetesState:
-    """NKS clusters of one region (only regions listed in ``nks_regions`` have one)."""
-
-    def __init__(self, region: str, delay: float) -> None:
-        self.region = region
-        self.delay = delay
-        self.tenants: dict[str, TenantClusters] = {}
-        self._nodegroup_ids = count(1)
-        self.template_id = seed_uuid(region, "cluster-template", "iaas_console")
-
-    def tenant(self, tenant_id: str) -> TenantClusters:
-        return self.tenants.setdefault(tenant_id, TenantClusters())
-
-    def settle(self, tenant_id: str, now: float, network: NetworkState) -> None:
-        """Drop clusters whose deletion finished and free their nodes' addresses."""
-        data = self.tenants.get(tenant_id)
-        if data is None:
-            return
-        for cluster in list(data.clusters.values()):
-            if cluster.phase == "delete" and now >= cluster.phase_started + self.delay:
-                subnet = network.find_subnet(tenant_id, cluster.fixed_subnet)
-                if subnet is not None:
-                    for address in cluster.node_ips:
-                        subnet.release(address)
-                del data.clusters[cluster.uuid]
-
-    def status(self, cluster: Cluster, now: float) -> str:
-        done = now >= cluster.phase_started + self.delay
-        if cluster.phase == "create":
-            return "CREATE_COMPLETE" if done else "CREATE_IN_PROGRESS"
-        return "DELETE_IN_PROGRESS"
 
 
 def _nks(ctx: Ctx) -> KubernetesState:
@@ -364,7 +277,6 @@ def _fake_pem_b64(kind: str) -> str:
     ).decode()
 
 
-@router.route("POST", "/v1/clusters")
 async def create_cluster(ctx: Ctx) -> web.StreamResponse:
     body = await ctx.json_object()
     for key in _REQUIRED_FIELDS:
@@ -444,7 +356,7 @@ async def create_cluster(ctx: Ctx) -> web.StreamResponse:
         created=ctx.now,
         stack_id=new_uuid(),
         nodegroup_uuid=new_uuid(),
-        nodegroup_id=next(nks._nodegroup_ids),
+        nodegroup_id=nks.next_nodegroup_id(),
         node_ips=[subnet.allocate() for _ in range(node_count)],
         ca_data=_fake_pem_b64("CERTIFICATE"),
         client_cert=_fake_pem_b64("CERTIFICATE"),
@@ -459,18 +371,15 @@ async def create_cluster(ctx: Ctx) -> web.StreamResponse:
 # -- clusters: read / delete / config ------------------------------------------------------------
 
 
-@router.route("GET", "/v1/clusters")
 async def list_clusters(ctx: Ctx) -> web.StreamResponse:
     clusters = _nks(ctx).tenant(ctx.tenant_id).clusters.values()
     return json_response({"clusters": [cluster_summary(ctx, c) for c in clusters]})
 
 
-@router.route("GET", "/v1/clusters/{cluster}")
 async def get_cluster(ctx: Ctx) -> web.StreamResponse:
     return json_response(cluster_detail(ctx, _find(ctx, ctx.match["cluster"])))
 
 
-@router.route("DELETE", "/v1/clusters/{cluster}")
 async def delete_cluster(ctx: Ctx) -> web.StreamResponse:
     cluster = _find(ctx, ctx.match["cluster"])
     if cluster.phase == "delete":
@@ -507,7 +416,6 @@ def kubeconfig(ctx: Ctx, cluster: Cluster) -> str:
     )
 
 
-@router.route("GET", "/v1/clusters/{cluster}/config")
 async def get_config(ctx: Ctx) -> web.StreamResponse:
     cluster = _find(ctx, ctx.match["cluster"])
     status = _nks(ctx).status(cluster, ctx.now)
@@ -521,7 +429,6 @@ async def get_config(ctx: Ctx) -> web.StreamResponse:
     return json_response({"config": kubeconfig(ctx, cluster)})
 
 
-@router.route("GET", "/v1/supports")
 async def supports(ctx: Ctx) -> web.StreamResponse:
     return json_response(
         {"supported_k8s": dict(SUPPORTED_K8S), "supported_event_type": dict(SUPPORTED_EVENTS)}
@@ -584,13 +491,11 @@ def nodegroup_detail(ctx: Ctx, cluster: Cluster) -> dict[str, Any]:
     return view
 
 
-@router.route("GET", "/v1/clusters/{cluster}/nodegroups")
 async def list_nodegroups(ctx: Ctx) -> web.StreamResponse:
     cluster = _find(ctx, ctx.match["cluster"])
     return json_response({"nodegroups": [nodegroup_summary(ctx, cluster)]})
 
 
-@router.route("GET", "/v1/clusters/{cluster}/nodegroups/{nodegroup}")
 async def get_nodegroup(ctx: Ctx) -> web.StreamResponse:
     cluster = _find(ctx, ctx.match["cluster"])
     wanted = ctx.match["nodegroup"]

@@ -1,0 +1,14 @@
+"""Kubernetes' (NKS) URL table (paths after ``/{region}/kubernetes``)."""
+
+from nhn_proxy.emulator.base import Router
+from nhn_proxy.emulator.kubernetes import responses
+
+router = Router()
+router.add("POST", "/v1/clusters", responses.create_cluster)
+router.add("GET", "/v1/clusters", responses.list_clusters)
+router.add("GET", "/v1/clusters/{cluster}", responses.get_cluster)
+router.add("DELETE", "/v1/clusters/{cluster}", responses.delete_cluster)
+router.add("GET", "/v1/clusters/{cluster}/config", responses.get_config)
+router.add("GET", "/v1/supports", responses.supports)
+router.add("GET", "/v1/clusters/{cluster}/nodegroups", responses.list_nodegroups)
+router.add("GET", "/v1/clusters/{cluster}/nodegroups/{nodegroup}", responses.get_nodegroup)
