@@ -15,7 +15,6 @@ from typing import Any
 
 from aiohttp import web
 
-from nhn_proxy.emulator import object_storage
 from nhn_proxy.emulator.base import Clock, Ctx, Router
 from nhn_proxy.emulator.compute import routes as compute
 from nhn_proxy.emulator.control import (
@@ -33,6 +32,8 @@ from nhn_proxy.emulator.identity import routes as identity
 from nhn_proxy.emulator.image import routes as image
 from nhn_proxy.emulator.kubernetes import routes as kubernetes
 from nhn_proxy.emulator.network import routes as network
+from nhn_proxy.emulator.object_storage import routes as object_storage
+from nhn_proxy.emulator.object_storage.models import MAX_FILE_SIZE
 from nhn_proxy.emulator.options import EmulatorOptions
 from nhn_proxy.emulator.state import EmulatorState
 
@@ -205,7 +206,7 @@ def create_app(
     journal = RequestJournal()
     app = web.Application(
         # Swift objects may be large; JSON services enforce their own smaller cap.
-        client_max_size=object_storage.MAX_FILE_SIZE,
+        client_max_size=MAX_FILE_SIZE,
         middlewares=[journal_middleware(journal, emulator_clock), fault_middleware(faults)],
     )
     app[STATE_KEY] = state

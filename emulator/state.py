@@ -8,7 +8,7 @@ from nhn_proxy.emulator.identity.models import IdentityState
 from nhn_proxy.emulator.image.models import ImageState
 from nhn_proxy.emulator.kubernetes.models import KubernetesState
 from nhn_proxy.emulator.network.models import NetworkState
-from nhn_proxy.emulator.object_storage import ObjectStorageState
+from nhn_proxy.emulator.object_storage.models import ObjectStorageState
 from nhn_proxy.emulator.options import EmulatorOptions
 
 

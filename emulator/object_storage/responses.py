@@ -1,9 +1,8 @@
-"""Object Storage (Swift v1): account, container and object operations with Swift's listing
-rules (plain text by default, JSON/XML on request, prefix/marker/end_marker/delimiter/limit,
-204 for an empty plain listing) and Swift's HTML error pages.
+"""Object Storage's handlers (Swift v1): account, container and object operations with
+Swift's listing rules (plain text by default, JSON/XML on request, prefix/marker/end_marker/
+delimiter/limit, 204 for an empty plain listing) and Swift's HTML error pages.
 
-State is keyed by region and storage account (``AUTH_<storage tenant id>``); a token may
-only reach its own account.
+A token may only reach its own account (the app checks the scope before dispatching).
 """
 
 from __future__ import annotations
@@ -12,22 +11,24 @@ import hashlib
 import json
 import mimetypes
 import re
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
 
-from nhn_proxy.emulator.base import Ctx, Router, http_date, iso_micro
+from nhn_proxy.emulator.base import Ctx, http_date, iso_micro
 from nhn_proxy.emulator.errors import ApiError
+from nhn_proxy.emulator.object_storage.models import (
+    MAX_CONTAINER_NAME,
+    MAX_FILE_SIZE,
+    MAX_LISTING,
+    MAX_OBJECT_NAME,
+    Account,
+    Container,
+    StoredObject,
+)
 
-router = Router()
-
-MAX_CONTAINER_NAME = 256
-MAX_OBJECT_NAME = 1024
-MAX_LISTING = 10_000
-MAX_FILE_SIZE = 5_368_709_122
 _POLICIES = ("Standard", "Economy")
 # Container settings a PUT/POST may set and GET/HEAD echo back to the owner.
 _CONTAINER_HEADERS = re.compile(
@@ -37,53 +38,6 @@ _CONTAINER_HEADERS = re.compile(
 )
 _BAD_CONTAINER_CHARS = set("'\"`<>; \\")
 _IP_LIKE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
-
-
-@dataclass
-class StoredObject:
-    data: bytes
-    etag: str
-    content_type: str
-    modified: float
-    meta: dict[str, str] = field(default_factory=dict)
-    delete_at: int | None = None
-
-
-@dataclass
-class Container:
-    name: str
-    created: float
-    policy: str = "Standard"
-    headers: dict[str, str] = field(default_factory=dict)
-    objects: dict[str, StoredObject] = field(default_factory=dict)
-
-    def live_objects(self, now: float) -> dict[str, StoredObject]:
-        expired = [
-            n for n, o in self.objects.items() if o.delete_at is not None and o.delete_at <= now
-        ]
-        for name in expired:
-            del self.objects[name]
-        return self.objects
-
-    def bytes_used(self) -> int:
-        return sum(len(o.data) for o in self.objects.values())
-
-
-@dataclass
-class Account:
-    created: float
-    containers: dict[str, Container] = field(default_factory=dict)
-    meta: dict[str, str] = field(default_factory=dict)
-
-
-class ObjectStorageState:
-    """Storage accounts of one region."""
-
-    def __init__(self) -> None:
-        self.accounts: dict[str, Account] = {}
-
-    def account(self, name: str, now: float) -> Account:
-        return self.accounts.setdefault(name, Account(created=now))
 
 
 def _account(ctx: Ctx) -> Account:
@@ -222,8 +176,6 @@ def _account_headers(ctx: Ctx, account: Account) -> dict[str, str]:
     return headers
 
 
-@router.route("GET", "/v1/{account}")
-@router.route("GET", "/v1/{account}/")
 async def list_containers(ctx: Ctx) -> web.StreamResponse:
     account = _account(ctx)
     headers = _account_headers(ctx, account)
@@ -243,15 +195,11 @@ async def list_containers(ctx: Ctx) -> web.StreamResponse:
     return _listing_response(ctx, "account", ctx.match["account"], entries, describe, headers)
 
 
-@router.route("HEAD", "/v1/{account}")
-@router.route("HEAD", "/v1/{account}/")
 async def head_account(ctx: Ctx) -> web.StreamResponse:
     # NHN's guide says 200; upstream Swift's account server answers 204 (emulated here).
     return web.Response(status=204, headers=_account_headers(ctx, _account(ctx)))
 
 
-@router.route("POST", "/v1/{account}")
-@router.route("POST", "/v1/{account}/")
 async def post_account(ctx: Ctx) -> web.StreamResponse:
     account = _account(ctx)
     for name, value in ctx.request.headers.items():
@@ -302,8 +250,6 @@ def _check_container_name(name: str) -> None:
         raise ApiError(400, body=f"Invalid container name: {name}")
 
 
-@router.route("PUT", "/v1/{account}/{container}")
-@router.route("PUT", "/v1/{account}/{container}/")
 async def put_container(ctx: Ctx) -> web.StreamResponse:
     name = ctx.match["container"]
     _check_container_name(name)
@@ -323,8 +269,6 @@ async def put_container(ctx: Ctx) -> web.StreamResponse:
     return web.Response(status=status, headers={"Content-Type": "text/html; charset=UTF-8"})
 
 
-@router.route("GET", "/v1/{account}/{container}")
-@router.route("GET", "/v1/{account}/{container}/")
 async def list_objects(ctx: Ctx) -> web.StreamResponse:
     container = _container_or_404(ctx)
     objects = container.live_objects(ctx.now)
@@ -351,21 +295,15 @@ async def list_objects(ctx: Ctx) -> web.StreamResponse:
     )
 
 
-@router.route("HEAD", "/v1/{account}/{container}")
-@router.route("HEAD", "/v1/{account}/{container}/")
 async def head_container(ctx: Ctx) -> web.StreamResponse:
     return web.Response(status=204, headers=_container_headers(ctx, _container_or_404(ctx)))
 
 
-@router.route("POST", "/v1/{account}/{container}")
-@router.route("POST", "/v1/{account}/{container}/")
 async def post_container(ctx: Ctx) -> web.StreamResponse:
     _apply_container_headers(ctx, _container_or_404(ctx))
     return web.Response(status=204)
 
 
-@router.route("DELETE", "/v1/{account}/{container}")
-@router.route("DELETE", "/v1/{account}/{container}/")
 async def delete_container(ctx: Ctx) -> web.StreamResponse:
     container = _container_or_404(ctx)
     if container.live_objects(ctx.now):
@@ -454,7 +392,6 @@ def _store(
     return web.Response(status=201, headers=headers, content_type="text/html", charset="UTF-8")
 
 
-@router.route("PUT", "/v1/{account}/{container}/{object:.+}")
 async def put_object(ctx: Ctx) -> web.StreamResponse:
     container = _container_or_404(ctx)
     headers = ctx.request.headers
@@ -471,7 +408,6 @@ async def put_object(ctx: Ctx) -> web.StreamResponse:
     return _store(ctx, container, ctx.match["object"], data, None)
 
 
-@router.route("COPY", "/v1/{account}/{container}/{object:.+}")
 async def copy_object(ctx: Ctx) -> web.StreamResponse:
     container = _container_or_404(ctx)
     source = _object_or_404(ctx, container)
@@ -501,8 +437,6 @@ def _range(header: str, size: int) -> tuple[int, int] | None:
     return (start, end) if start < size and start <= end else None
 
 
-@router.route("GET", "/v1/{account}/{container}/{object:.+}")
-@router.route("HEAD", "/v1/{account}/{container}/{object:.+}")
 async def get_object(ctx: Ctx) -> web.StreamResponse:
     stored = _object_or_404(ctx, _container_or_404(ctx))
     headers = _object_headers(stored)
@@ -534,7 +468,6 @@ async def get_object(ctx: Ctx) -> web.StreamResponse:
     return response
 
 
-@router.route("POST", "/v1/{account}/{container}/{object:.+}")
 async def post_object(ctx: Ctx) -> web.StreamResponse:
     stored = _object_or_404(ctx, _container_or_404(ctx))
     # A POST replaces all user metadata of the object.
@@ -545,7 +478,6 @@ async def post_object(ctx: Ctx) -> web.StreamResponse:
     return web.Response(status=202, content_type="text/html", charset="UTF-8")
 
 
-@router.route("DELETE", "/v1/{account}/{container}/{object:.+}")
 async def delete_object(ctx: Ctx) -> web.StreamResponse:
     container = _container_or_404(ctx)
     _object_or_404(ctx, container)
