@@ -4,6 +4,15 @@ NKS, object storage) with a ``/_emulator`` control plane — the "moto of NHN Cl
 Start it with ``create_app()`` and point the proxy's upstream endpoints at
 ``endpoints(base_url)``. This package root is the emulator's one entry point: the proxy's
 CLI and the plugin authors' test kit use nothing else of it.
+
+Layout (moto's): one package per emulated service — ``identity``, ``compute``, ``image``,
+``network``, ``kubernetes``, ``object_storage``, ``block_storage`` — each with ``models``
+(its state and resources), ``responses`` (its request handlers) and ``routes`` (its URL
+table). The shared machinery stays here: ``app`` (dispatch), ``base`` (clock, ids, routing,
+the handler context), ``control`` (the ``/_emulator`` plane), ``errors`` (each service's
+error bodies), ``options`` and ``state`` (every region's service states). A service never
+imports another service's responses or routes: it reaches another service's resources
+through the region's state (``ctx.regional.network``, ``RegionState`` in ``settle``).
 """
 
 from nhn_proxy.emulator.app import create_app, endpoints

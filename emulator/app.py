@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from nhn_proxy.emulator.base import Clock, Ctx, Router
+from nhn_proxy.emulator.block_storage import routes as block_storage
 from nhn_proxy.emulator.compute import routes as compute
 from nhn_proxy.emulator.control import (
     SERVICE_SEGMENTS,
@@ -50,8 +51,7 @@ ROUTERS: dict[str, Router] = {
     "network": network.router,
     "kubernetes": kubernetes.router,
     "object_storage": object_storage.router,
-    # Block Storage is in the catalog but not emulated: every call answers 501.
-    "block_storage": Router(),
+    "block_storage": block_storage.router,
 }
 # Swift accepts objects up to 5 GiB; JSON services get a sane cap of their own.
 _MAX_JSON_BODY = 1024 * 1024

@@ -1,8 +1,15 @@
-"""The emulator's whole in-memory state: tokens plus one set of service models per region."""
+"""The emulator's whole in-memory state: tokens plus one set of service models per region.
+
+``RegionState`` is how services reach each other: a handler gets it as ``ctx.regional``
+(compute finds subnets, ports and security groups in ``.network`` and images in
+``.image``), and ``settle`` hands it to the services whose transitions free another
+service's resources (a deleted server's ports, a deleted cluster's node addresses).
+"""
 
 from __future__ import annotations
 
 from nhn_proxy.emulator.base import Clock
+from nhn_proxy.emulator.block_storage.models import BlockStorageState
 from nhn_proxy.emulator.compute.models import ComputeState
 from nhn_proxy.emulator.identity.models import IdentityState
 from nhn_proxy.emulator.image.models import ImageState
@@ -26,6 +33,7 @@ class RegionState:
             else None
         )
         self.object_storage = ObjectStorageState()
+        self.block_storage = BlockStorageState(region)
 
     def settle(self, tenant_id: str, now: float) -> None:
         """Apply finished transitions before a request reads or changes anything."""

@@ -1,0 +1,1 @@
+"""Block Storage's handlers (Cinder v2): none yet besides the version documents."""
