@@ -13,20 +13,40 @@ Cluster create (design §8): the proxy fills what NKS requires and the public bo
 for — `cluster_template_id: "iaas_console"`, `create_timeout: 60`, and string-valued labels
 `cert_manager_api: "True"`, `master_lb_floating_ip_enabled` ("True"/"False" from `is_public`),
 `ca_enable: "false"` (no cluster autoscaler), `clusterautoscale: "nodegroupfeature"` (present
-in every NHN example though not in its table). Two inputs are looked up when not given:
+in every NHN example though not in its table). Three inputs are filled when not given:
 
+* `addons` — NKS requires a CNI and CoreDNS add-on (NKS user guide, "Add-on types": types CNI
+  and kube-dns are mandatory; NHN's Terraform provider marks `addons` required, "CNI and CoreDNS
+  are required"). Unless the request gives its own list, the proxy sends NHN's documented
+  defaults, `calico` `v3.28.2-nks1` with `{"mode": "vxlan"}` and `coredns` `1.8.4-nks1`: the
+  add-ons of the NKS API guide's "Create a Cluster" example and of its `GET /v1/addons`
+  example, where calico's `mode` option defaults to `vxlan` and both add-ons declare
+  `k8s_min_version` v1.26.0 and no maximum — so the same pair fits every Kubernetes version
+  NKS still offers for new clusters (v1.29 and later). Newer add-on builds exist (the user
+  guide lists calico v3.28.2-nks2, v3.30.2-nks1/2 and coredns 1.8.4-nks2); a caller that needs
+  one gives `addons` itself, and then the whole list: the proxy adds nothing to it.
 * `labels.node_image` — unless the request names `node_image`, the image service's
   NKS-flagged public images (`GET /v2/images?nhncloud_allow_nks_cpu_flavor=true&
   visibility=public&status=active&limit=100`, following `next`) are ranked: amd64 (or no
   architecture given) first, then Ubuntu (by `os_distro`, else by name), then the newest
   `created_at`. No candidate → 400 asking for `node_image`. A `next` link without exactly one
   usable marker is a 502, never a silently shortened list of candidates.
-* `labels.external_network_id` / `external_subnet_id_list` — for a public cluster without
-  them, the first `router:external` network of `GET /v2.0/networks?router:external=True` that
-  has subnets gives its `id` and its `subnets` joined with ":". None → 400 naming both fields.
-  Giving only one of the two fields is a 400 naming the other. NHN says these labels are
-  required whenever the cluster subnet's router reaches an internet gateway, public endpoint
-  or not, so explicitly given values are forwarded for a private cluster too (no lookup then).
+* `labels.external_network_id` / `external_subnet_id_list` — NHN requires them whenever the
+  router of the cluster's subnet is attached to an internet gateway (NKS API guide, "Create a
+  Cluster": "Must be set when a router associated with a VPC subnet is attached to the
+  internet gateway"), public endpoint or not, and a public endpoint needs them in any case.
+  Given explicitly they are forwarded as they are (no lookup). Otherwise:
+  - a public cluster looks the external network up at once;
+  - a private cluster first reads its subnet, `GET /v2.0/vpcsubnets/{subnet_id}`: the VPC
+    API documents `vpcsubnet.routingtable.gateway_id` as the internet gateway of the subnet's
+    routing table (absent or null when none is attached). Only with a gateway is the external
+    network looked up; without one no label is sent. A routing table or gateway id of the
+    wrong type is a 502, never a guess.
+  The external network is the first `router:external` network of
+  `GET /v2.0/networks?router:external=True` that has subnets: its `id` and its `subnets`
+  joined with ":". None → 400 naming both fields. Giving only one of the two fields is a 400
+  naming the other. These look-ups run alongside the node image look-up; the first to fail
+  cancels the other.
 
 Choices where NHN is silent or unconfirmed:
 
@@ -36,8 +56,11 @@ Choices where NHN is silent or unconfirmed:
   end with a lowercase letter or number; RFC 4122 UUID formats cannot be used" — enforced as
   `^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$` (a UUID has 36 characters, so it can never match).
   Path values (name or UUID) only need to be a plain token.
-* `addons` (calico, coredns): optional per NHN's API table, "required" per its Terraform
-  provider — not sent; NKS is expected to install its defaults (unconfirmed).
+* `node_count`: NHN's default quota allows at most 10 nodes per worker node group (the NKS
+  user guide's autoscaler settings range 1-10; its API guide bounds upgrade buffer nodes by
+  "the maximum number of nodes per worker node group quota"), and the quota can be raised.
+  The proxy accepts 1-100 so that a raised quota is not refused; above the project's quota
+  NKS answers with an error that passes through.
 * Magnum error bodies (`{"errors": [{"detail"}]}`, unconfirmed for NKS) are read by the core;
   their status passes through (404 unknown cluster, 409 busy or name taken).
 * NHN answers create with 202 and only `{"uuid"}`; the proxy answers 201 with
@@ -60,6 +83,7 @@ poll `GET /v1/clusters/{uuid or name}`, the native call of `GET /nks/clusters/{c
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -84,6 +108,8 @@ from nhn_proxy.plugin import (
     hookimpl,
     list_of,
     native_answer,
+    object_of,
+    optional_text,
     register_secret,
     text,
 )
@@ -104,6 +130,12 @@ IMAGE_QUERY = {
     "limit": "100",
 }
 EXTERNAL_NETWORK_QUERY = {"router:external": "True"}
+# NHN's default add-ons (see the module docstring): a CNI and CoreDNS, both mandatory types
+DEFAULT_ADDONS: tuple[dict[str, Any], ...] = (
+    {"name": "calico", "version": "v3.28.2-nks1", "options": {"mode": "vxlan"}},
+    {"name": "coredns", "version": "1.8.4-nks1"},
+)
+MAX_ADDONS = 16
 _AMD64 = frozenset({"", "amd64", "x86_64"})
 # long-running operations followed by a watcher when asked with `Prefer: respond-async`
 CLUSTER_CREATE = "nks.cluster.create"
@@ -165,8 +197,74 @@ SUBNET_ID_LIST = (
 )
 
 
+class AddonOptionValue(fields.Field):
+    """An add-on option value: a string (NHN's STRING and SELECT options) or an integer
+    (INTEGER options); a boolean is neither, whatever Python thinks of `True == 1`."""
+
+    default_error_messages = {
+        "invalid": "Not a valid option value (a string or an integer).",
+        "too_long": "Longer than maximum length 255.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | int:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise self.make_error("invalid")
+        if isinstance(value, str) and len(value) > 255:
+            raise self.make_error("too_long")
+        return value
+
+
+def _at_most_16_options(options: dict[str, Any] | None) -> None:
+    # a function, not validate.Length: OpenAPI would show Length as a string's maxLength
+    if options is not None and len(options) > 16:
+        raise ValidationError("at most 16 options")
+
+
+class ClusterAddonSchema(Schema):
+    """One add-on of a new cluster, as NKS's `addons` items: `{name, version, options?}`."""
+
+    name = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[a-z][a-z0-9_-]{0,63}$", error="must be an NKS add-on name such as calico"
+        ),
+        metadata={"description": "add-on name (calico, coredns, …)", "example": "calico"},
+    )
+    version = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$",
+            error="must be an add-on version such as v3.28.2-nks1",
+        ),
+        metadata={"description": "add-on version", "example": "v3.28.2-nks1"},
+    )
+    options = fields.Dict(
+        keys=fields.String(
+            validate=validate.Regexp(
+                r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$", error="must be an add-on option name"
+            )
+        ),
+        values=AddonOptionValue(),
+        load_default=None,
+        allow_none=True,
+        validate=_at_most_16_options,
+        metadata={
+            "description": "add-on options (string or integer values), e.g. calico's mode "
+            "vxlan or ebpf",
+            "example": {"mode": "vxlan"},
+        },
+    )
+
+
+def _distinct_addon_names(addons: list[dict[str, Any]]) -> None:
+    names = [addon["name"] for addon in addons]
+    if len(set(names)) != len(names):
+        raise ValidationError("each add-on may appear once")
+
+
 class ClusterCreateSchema(Schema):
-    """The seed spec's cluster create body, plus the optional `node_image` (design §8)."""
+    """The seed spec's cluster create body, plus the optional `node_image` and `addons`
+    (design §8)."""
 
     cluster_name = fields.String(
         required=True,
@@ -206,7 +304,11 @@ class ClusterCreateSchema(Schema):
     kubernetes_version = fields.String(
         required=True,
         validate=validate.Regexp(r"^v\d{1,3}\.\d{1,3}\.\d{1,3}$", error="must look like v1.28.3"),
-        metadata={"description": "Kubernetes version", "example": "v1.28.3"},
+        metadata={
+            "description": "Kubernetes version; one NKS offers for new clusters (`true` in "
+            "NKS `GET /v1/supports`, e.g. v1.29.3 to v1.32.3)",
+            "example": "v1.28.3",
+        },
     )
     availability_zone = fields.String(
         required=True,
@@ -227,8 +329,10 @@ class ClusterCreateSchema(Schema):
         allow_none=True,
         validate=OPTIONAL_ID,
         metadata={
-            "description": "external (internet gateway) network id; looked up for a public "
-            "cluster when omitted together with external_subnet_id",
+            "description": "external (internet gateway) network id; NHN requires it whenever "
+            "the subnet's routing table is attached to an internet gateway. When omitted "
+            "together with external_subnet_id it is looked up: always for a public cluster, "
+            "for a private one when its subnet has an internet gateway",
             "example": "751b8227-7b45-440a-9349-dbf829d0aba5",
         },
     )
@@ -245,7 +349,12 @@ class ClusterCreateSchema(Schema):
         load_default=1,
         strict=True,
         validate=validate.Range(min=1, max=100),
-        metadata={"description": "worker nodes of the default node group", "example": 3},
+        metadata={
+            "description": "worker nodes of the default node group; NHN's default quota "
+            "allows at most 10 per node group (a raised quota allows more, hence the bound "
+            "of 100 here)",
+            "example": 3,
+        },
     )
     boot_volume_size = fields.Integer(
         load_default=50,
@@ -266,6 +375,18 @@ class ClusterCreateSchema(Schema):
             "description": "node base image id; by default the newest NKS-enabled public "
             "Ubuntu image of the region",
             "example": "f462a2a5-ba24-46d6-b7a1-9a9febcd3cfc",
+        },
+    )
+    addons = fields.List(
+        fields.Nested(ClusterAddonSchema),
+        load_default=None,
+        allow_none=True,
+        validate=(validate.Length(min=1, max=MAX_ADDONS), _distinct_addon_names),
+        metadata={
+            "description": "add-ons to install, replacing NHN's defaults (calico "
+            "v3.28.2-nks1 with mode vxlan, and coredns 1.8.4-nks1) when given: NKS requires "
+            "a CNI (calico) and CoreDNS, so list both",
+            "example": [dict(addon) for addon in DEFAULT_ADDONS],
         },
     )
 
@@ -413,7 +534,8 @@ def to_native(
 ) -> dict[str, Any]:
     """The `POST /v1/clusters` body. `external` is (network id, ':'-joined subnet ids) or None.
 
-    Every label value is a string, as NKS requires.
+    Every label value is a string, as NKS requires. `addons` are the request's, or NHN's
+    defaults (`DEFAULT_ADDONS`) when it gives none.
     """
     labels = {
         "kube_tag": body["kubernetes_version"],
@@ -428,6 +550,7 @@ def to_native(
     }
     if external is not None:
         labels["external_network_id"], labels["external_subnet_id_list"] = external
+    addons = body.get("addons") or DEFAULT_ADDONS
     return {
         "name": body["cluster_name"],
         "cluster_template_id": CLUSTER_TEMPLATE_ID,
@@ -438,7 +561,16 @@ def to_native(
         "keypair": body["keypair_name"],
         "node_count": body["node_count"],
         "labels": labels,
+        "addons": [_addon_to_native(addon) for addon in addons],
     }
+
+
+def _addon_to_native(addon: dict[str, Any]) -> dict[str, Any]:
+    native: dict[str, Any] = {"name": addon["name"], "version": addon["version"]}
+    if addon.get("options") is not None:
+        # a copy: the defaults are shared by every request
+        native["options"] = copy.deepcopy(addon["options"])
+    return native
 
 
 @native_answer(SERVICE)
@@ -496,6 +628,18 @@ def external_network_from_native(native: dict[str, Any]) -> tuple[str, str] | No
         if subnets:
             return text(network["id"], "id"), ":".join(subnets)
     return None
+
+
+@native_answer("network")
+def internet_gateway_from_native(native: dict[str, Any]) -> str | None:
+    """`GET /v2.0/vpcsubnets/{id}` → the id of the internet gateway attached to the subnet's
+    routing table, or None when none is (`gateway_id` absent, null or empty, or no table)."""
+    table = object_of(native, "vpcsubnet").get("routingtable")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise TypeError("vpcsubnet routingtable is not an object")
+    return optional_text(table.get("gateway_id"), "routingtable gateway_id") or None
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -557,15 +701,44 @@ async def find_node_image(call: Call) -> str:
     return image_id
 
 
-async def find_external_network(call: Call) -> tuple[str, str]:
+async def find_external_network(call: Call, why: str) -> tuple[str, str]:
     answer = await call.native("network", "GET", "/v2.0/networks", query=EXTERNAL_NETWORK_QUERY)
     external = external_network_from_native(answer.json_object())
     if external is None:
         raise BadRequest(
             f"external_network_id, external_subnet_id: no external network found in region "
-            f"{call.ctx.region}; give both for a public cluster"
+            f"{call.ctx.region}; give both {why}"
         )
     return external
+
+
+async def subnet_internet_gateway(call: Call, subnet_id: str) -> str | None:
+    """The internet gateway of the subnet's routing table, if one is attached."""
+    answer = await call.native(
+        "network", "GET", "/v2.0/vpcsubnets/{subnet}", path={"subnet": subnet_id}
+    )
+    return internet_gateway_from_native(answer.json_object())
+
+
+async def find_external_network_if_routed(call: Call, subnet_id: str) -> tuple[str, str] | None:
+    """For a private cluster: the external network when the subnet has an internet gateway
+    (NHN then requires the labels), else None and no further look-up."""
+    if await subnet_internet_gateway(call, subnet_id) is None:
+        return None
+    return await find_external_network(
+        call, "(the subnet's routing table is attached to an internet gateway)"
+    )
+
+
+def external_lookup(call: Call, body: dict[str, Any]) -> Awaitable[tuple[str, str] | None]:
+    """What fills the external network labels: the request's values, else a look-up for a
+    public cluster, else a look-up only if the private cluster's subnet has an internet
+    gateway."""
+    if body["external_network_id"] and body["external_subnet_id"]:
+        return _given((body["external_network_id"], body["external_subnet_id"]))
+    if body["is_public"]:
+        return find_external_network(call, "for a public cluster")
+    return find_external_network_if_routed(call, body["subnet_id"])
 
 
 async def _both(first: Awaitable[T], second: Awaitable[Any]) -> tuple[T, Any]:
@@ -586,14 +759,8 @@ async def _given(value: T) -> T:
 
 async def create_cluster(call: Call) -> dict[str, Any]:
     body = call.body
-    external: tuple[str, str] | None = None
-    if body["external_network_id"] and body["external_subnet_id"]:
-        external = (body["external_network_id"], body["external_subnet_id"])
     node_image_lookup = _given(body["node_image"]) if body["node_image"] else find_node_image(call)
-    external_lookup = (
-        find_external_network(call) if body["is_public"] and external is None else _given(external)
-    )
-    node_image, external = await _both(node_image_lookup, external_lookup)
+    node_image, external = await _both(node_image_lookup, external_lookup(call, body))
     answer = await call.native(
         SERVICE,
         "POST",
@@ -688,15 +855,18 @@ def nhn_proxy_routes(config: PluginConfig) -> list[Route]:
             create_cluster,
             summary="Create a Kubernetes cluster",
             description="Starts creating an NKS cluster (NKS `POST /v1/clusters`); it is then "
-            "CREATE_IN_PROGRESS until CREATE_COMPLETE. The node image and, for a public "
-            "cluster, the external network are looked up when not given. With "
+            "CREATE_IN_PROGRESS until CREATE_COMPLETE. The node image and the external "
+            "network (for a public cluster, or a private one whose subnet has an internet "
+            "gateway) are looked up when not given; without `addons` NHN's defaults (calico "
+            "and coredns) are installed. With "
             "`Prefer: respond-async` the answer is a task that follows the cluster until "
             "CREATE_COMPLETE (result: the cluster as GET /nks/clusters/{cluster_name}/ shows "
             "it) or CREATE_FAILED.",
             body=ClusterCreateSchema,
             response=ClusterCreatedSchema,
             status=201,
-            errors=(403, 409),
+            # 404: NHN knows no such subnet (read for a private cluster) or key pair
+            errors=(403, 404, 409),
             operation=CLUSTER_CREATE,
             watcher=Watcher(RESOURCE_TYPE, created_cluster_id, poll_created_cluster),
             **common,

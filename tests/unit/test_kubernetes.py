@@ -16,6 +16,7 @@ from nhn_proxy.plugins.kubernetes import (
     created_from_native,
     external_network_from_native,
     images_from_native,
+    internet_gateway_from_native,
     nhn_proxy_demo_examples,
     to_native,
 )
@@ -39,6 +40,14 @@ IMAGES_URL = (
     "&status=active&limit=100"
 )
 NETWORKS_URL = f"{NETWORK_KR2}/v2.0/networks?router:external=True"
+SUBNET_URL = f"{NETWORK_KR2}/v2.0/vpcsubnets/{SUBNET}"
+ROUTING_TABLE = "01ea946c-08d0-44fe-8e65-3c2cddfaa527"
+INTERNET_GATEWAY = "4d6f3b31-f58d-4b39-9787-c1c39c6282ac"
+# NHN's default add-ons, as NKS receives them (NKS API guide's create example)
+DEFAULT_NATIVE_ADDONS = [
+    {"name": "calico", "version": "v3.28.2-nks1", "options": {"mode": "vxlan"}},
+    {"name": "coredns", "version": "1.8.4-nks1"},
+]
 
 NATIVE_LIST = {
     "clusters": [
@@ -191,7 +200,7 @@ CREATE_BODY = {
     "subnet_id": SUBNET,
     "instance_type": FLAVOR,
     "keypair_name": "my-keypair",
-    "kubernetes_version": "v1.28.3",
+    "kubernetes_version": "v1.32.3",
     "availability_zone": "kr2-pub-b",
     "node_count": 3,
 }
@@ -204,12 +213,15 @@ LOADED_BODY = {
     "boot_volume_size": 50,
     "boot_volume_type": "General SSD",
     "node_image": None,
+    "addons": None,
 }
 
 
-def native_create_body(node_image, external=None, *, public=True, node_count=3):
+def native_create_body(
+    node_image, external=None, *, public=True, node_count=3, addons=DEFAULT_NATIVE_ADDONS
+):
     labels = {
-        "kube_tag": "v1.28.3",
+        "kube_tag": "v1.32.3",
         "availability_zone": "kr2-pub-b",
         "node_image": node_image,
         "boot_volume_type": "General SSD",
@@ -231,7 +243,51 @@ def native_create_body(node_image, external=None, *, public=True, node_count=3):
         "keypair": "my-keypair",
         "node_count": node_count,
         "labels": labels,
+        "addons": addons,
     }
+
+
+def native_subnet(gateway_id=INTERNET_GATEWAY):
+    """`GET /v2.0/vpcsubnets/{id}` as NHN's VPC API guide shows it; `gateway_id` is the internet
+    gateway of the subnet's routing table (the key is left out when none is attached)."""
+    routingtable = {
+        "default_table": True,
+        "explicit": False,
+        "id": ROUTING_TABLE,
+        "name": "vpc-eb212079-b6ec",
+    }
+    if gateway_id is not None:
+        routingtable["gateway_id"] = gateway_id
+    return {
+        "vpcsubnet": {
+            "router:external": False,
+            "name": "vpc-subnet-2",
+            "enable_dhcp": True,
+            "tenant_id": "1fb0cf13afb341b699f74bbbecab2117",
+            "state": "available",
+            "id": SUBNET,
+            "routingtable": routingtable,
+            "create_time": "2023-01-16 07:24:01",
+            "available_ip_count": 251,
+            "vpc": {
+                "shared": False,
+                "state": "available",
+                "id": VPC,
+                "cidrv4": "192.168.0.0/16",
+                "name": "hcpak-network",
+            },
+            "vpc_id": VPC,
+            "routes": [],
+            "shared": False,
+            "hidden": False,
+            "cidr": "192.168.1.0/24",
+            "gateway": "192.168.1.1",
+        }
+    }
+
+
+# the subnet of a private cluster that does not reach the internet
+ISOLATED_SUBNET = native_subnet(None)
 
 
 def magnum_error(status, detail):
@@ -363,6 +419,30 @@ def test_to_native_private_cluster_with_options():
     assert native == expected
 
 
+CALLER_ADDONS = [
+    {"name": "calico", "version": "v3.30.2-nks1", "options": {"mode": "ebpf"}},
+    {"name": "coredns", "version": "1.8.4-nks2", "options": None},
+]
+
+
+def test_to_native_sends_the_callers_addons_instead_of_the_defaults():
+    native = to_native(
+        {**LOADED_BODY, "addons": CALLER_ADDONS}, node_image=UBUNTU_NKS_IMAGE, external=None
+    )
+    # options left out (null) are not sent at all, as in NHN's coredns example
+    assert native["addons"] == [
+        {"name": "calico", "version": "v3.30.2-nks1", "options": {"mode": "ebpf"}},
+        {"name": "coredns", "version": "1.8.4-nks2"},
+    ]
+
+
+def test_to_native_default_addons_are_fresh_for_every_request():
+    first = to_native(LOADED_BODY, node_image=UBUNTU_NKS_IMAGE, external=None)
+    first["addons"][0]["options"]["mode"] = "ebpf"
+    second = to_native(LOADED_BODY, node_image=UBUNTU_NKS_IMAGE, external=None)
+    assert second["addons"] == DEFAULT_NATIVE_ADDONS
+
+
 def test_created_from_native_builds_the_cluster_from_the_request():
     assert created_from_native({"uuid": NEW_UUID}, LOADED_BODY) == {
         "cluster": {
@@ -451,6 +531,41 @@ def test_external_network_from_native_skips_internal_and_subnetless_networks():
     assert external_network_from_native({"networks": []}) is None
     with pytest.raises(UpstreamBadResponse):
         external_network_from_native({"networks": [{"id": VPC, "subnets": "x"}]})
+
+
+def test_internet_gateway_from_native_reads_the_routing_tables_gateway():
+    assert internet_gateway_from_native(native_subnet()) == INTERNET_GATEWAY
+    assert internet_gateway_from_native(ISOLATED_SUBNET) is None
+
+
+@pytest.mark.parametrize(
+    "routingtable",
+    [
+        None,  # e.g. a subnet of the shared external network: it has no routing table
+        {"id": ROUTING_TABLE, "gateway_id": None},
+        {"id": ROUTING_TABLE, "gateway_id": ""},
+    ],
+)
+def test_internet_gateway_from_native_without_a_gateway_is_none(routingtable):
+    native = {"vpcsubnet": {"id": SUBNET, "routingtable": routingtable}}
+    assert internet_gateway_from_native(native) is None
+
+
+@pytest.mark.parametrize(
+    "native",
+    [
+        {},
+        {"vpcsubnets": [{"id": SUBNET}]},
+        {"vpcsubnet": None},
+        {"vpcsubnet": {"id": SUBNET, "routingtable": "rt"}},
+        {"vpcsubnet": {"id": SUBNET, "routingtable": {"gateway_id": 5}}},
+        {"vpcsubnet": {"id": SUBNET, "routingtable": {"gateway_id": True}}},
+    ],
+)
+def test_internet_gateway_from_native_refuses_what_it_cannot_judge(native):
+    # deciding wrongly would send or drop labels NHN requires: a 502, never a guess
+    with pytest.raises(UpstreamBadResponse):
+        internet_gateway_from_native(native)
 
 
 # --- list ------------------------------------------------------------------------------------
@@ -704,8 +819,11 @@ async def test_create_public_cluster_looks_up_image_and_external_network(client,
     )
 
 
-async def test_create_private_cluster_without_trailing_slash(client, nhn):
+async def test_create_private_cluster_on_a_subnet_without_internet_gateway(client, nhn):
+    # the subnet's routing table has no internet gateway: no external network look-up, and
+    # no external labels (trailing slash optional)
     nhn.get(IMAGES_URL, payload=NATIVE_IMAGES)
+    nhn.get(SUBNET_URL, payload=ISOLATED_SUBNET)
     nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
     body = {**CREATE_BODY, "is_public": False, "node_count": 1}
     response = await client.post(
@@ -716,10 +834,135 @@ async def test_create_private_cluster_without_trailing_slash(client, nhn):
         "cluster": {**CREATED["cluster"], "node_count": 1},
     }
     calls = by_url(nhn)
-    assert set(calls) == {("GET", normal(IMAGES_URL)), ("POST", CLUSTERS_URL)}
+    assert set(calls) == {
+        ("GET", normal(IMAGES_URL)),
+        ("GET", SUBNET_URL),
+        ("POST", CLUSTERS_URL),
+    }
+    subnet = calls["GET", SUBNET_URL]
+    assert subnet.headers["X-Auth-Token"] == TOKEN
+    assert subnet.json is None
     assert calls["POST", CLUSTERS_URL].json == native_create_body(
         UBUNTU_NKS_IMAGE, public=False, node_count=1
     )
+
+
+async def test_create_private_cluster_on_an_internet_gateway_subnet_sets_external_labels(
+    client, nhn
+):
+    # NHN requires the external network labels whenever the subnet's router is attached to an
+    # internet gateway, even when the API endpoint stays private
+    nhn.get(IMAGES_URL, payload=NATIVE_IMAGES)
+    nhn.get(SUBNET_URL, payload=native_subnet())
+    nhn.get(NETWORKS_URL, payload=NATIVE_NETWORKS)
+    nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
+    body = {**CREATE_BODY, "is_public": False}
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 201
+    assert await response.json() == CREATED
+    calls = by_url(nhn)
+    assert set(calls) == {
+        ("GET", normal(IMAGES_URL)),
+        ("GET", SUBNET_URL),
+        ("GET", normal(NETWORKS_URL)),
+        ("POST", CLUSTERS_URL),
+    }
+    for lookup in (calls["GET", SUBNET_URL], calls["GET", normal(NETWORKS_URL)]):
+        assert (lookup.headers["X-Auth-Token"], lookup.json) == (TOKEN, None)
+    create = calls["POST", CLUSTERS_URL]
+    assert_nks_headers(create)
+    assert create.json == native_create_body(
+        UBUNTU_NKS_IMAGE, (EXTERNAL_NETWORK, ":".join(EXTERNAL_SUBNETS)), public=False
+    )
+    assert create.json["labels"]["master_lb_floating_ip_enabled"] == "False"
+
+
+async def test_create_private_cluster_internet_gateway_without_external_network_is_400(client, nhn):
+    nhn.get(SUBNET_URL, payload=native_subnet())
+    nhn.get(NETWORKS_URL, payload={"networks": []})
+    body = {**CREATE_BODY, "is_public": False, "node_image": OLD_UBUNTU_NKS_IMAGE}
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert "external_network_id" in error and "external_subnet_id" in error
+    assert "internet gateway" in error
+    assert set(by_url(nhn)) == {("GET", SUBNET_URL), ("GET", normal(NETWORKS_URL))}
+
+
+async def test_create_private_cluster_unreadable_subnet_answer_is_502(client, nhn):
+    nhn.get(SUBNET_URL, payload={"vpcsubnet": {"id": SUBNET, "routingtable": ["rt"]}})
+    body = {**CREATE_BODY, "is_public": False, "node_image": OLD_UBUNTU_NKS_IMAGE}
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 502
+    payload = await response.json()
+    assert payload["code"] == 502 and "network" in payload["error"]
+    assert nhn.only_call().url == SUBNET_URL
+
+
+async def test_create_private_cluster_unknown_subnet_404_passes_through(client, nhn):
+    message = f"Subnet {SUBNET} could not be found."
+    nhn.get(
+        SUBNET_URL,
+        status=404,
+        payload={"NeutronError": {"type": "SubnetNotFound", "message": message, "detail": ""}},
+    )
+    body = {**CREATE_BODY, "is_public": False, "node_image": OLD_UBUNTU_NKS_IMAGE}
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 404
+    assert await response.json() == {"error": message, "code": 404}
+    assert nhn.only_call().url == SUBNET_URL
+
+
+async def test_create_with_the_callers_addons(client, nhn):
+    nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
+    addons = [
+        {"name": "calico", "version": "v3.30.2-nks2", "options": {"mode": "ebpf"}},
+        {"name": "coredns", "version": "1.8.4-nks2"},
+        {"name": "metrics_server", "version": "v0.4.4-nks2", "options": {}},
+    ]
+    body = {
+        **CREATE_BODY,
+        "node_image": OLD_UBUNTU_NKS_IMAGE,
+        "external_network_id": EXTERNAL_NETWORK,
+        "external_subnet_id": ":".join(EXTERNAL_SUBNETS),
+        "addons": addons,
+    }
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 201
+    assert await response.json() == CREATED
+    call = nhn.only_call()
+    assert (call.method, call.url) == ("POST", CLUSTERS_URL)
+    assert call.json == native_create_body(
+        OLD_UBUNTU_NKS_IMAGE, (EXTERNAL_NETWORK, ":".join(EXTERNAL_SUBNETS)), addons=addons
+    )
+
+
+async def test_create_node_count_above_nhns_default_quota_is_left_to_nhn(client, nhn):
+    # NHN's default quota is 10 nodes per node group, but a project's quota can be raised
+    nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
+    body = {
+        **CREATE_BODY,
+        "node_image": OLD_UBUNTU_NKS_IMAGE,
+        "external_network_id": EXTERNAL_NETWORK,
+        "external_subnet_id": ":".join(EXTERNAL_SUBNETS),
+        "node_count": 11,
+    }
+    response = await client.post(
+        "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
+    )
+    assert response.status == 201
+    assert (await response.json())["cluster"]["node_count"] == 11
+    assert nhn.only_call().json["node_count"] == 11
 
 
 async def test_create_with_explicit_node_image_and_external_network_makes_no_lookup(client, nhn):
@@ -769,6 +1012,7 @@ async def test_create_private_cluster_forwards_explicit_external_network(client,
 
 async def test_create_blank_optional_ids_count_as_absent(client, nhn):
     nhn.get(IMAGES_URL, payload=NATIVE_IMAGES)
+    nhn.get(SUBNET_URL, payload=ISOLATED_SUBNET)
     nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
     body = {
         **CREATE_BODY,
@@ -776,6 +1020,7 @@ async def test_create_blank_optional_ids_count_as_absent(client, nhn):
         "external_network_id": "",
         "external_subnet_id": None,
         "node_image": "",
+        "addons": None,  # null: NHN's default add-ons
     }
     response = await client.post(
         "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
@@ -795,19 +1040,21 @@ async def test_create_follows_image_pages(client, nhn):
     second_page = {**NATIVE_IMAGES, "images": NATIVE_IMAGES["images"][1:]}
     nhn.get(IMAGES_URL, payload=first_page)
     nhn.get(f"{IMAGES_URL}&marker={ROCKY_NKS_IMAGE}", payload=second_page)
+    nhn.get(SUBNET_URL, payload=ISOLATED_SUBNET)
     nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
     body = {**CREATE_BODY, "is_public": False}
     response = await client.post(
         "/api/nhn/nks/clusters/create/", json=body, headers=network_headers()
     )
     assert response.status == 201
-    assert len(nhn.calls()) == 3
+    assert len(nhn.calls()) == 4
     assert by_url(nhn)["POST", CLUSTERS_URL].json["labels"]["node_image"] == UBUNTU_NKS_IMAGE
 
 
 async def test_create_image_page_without_a_usable_marker_is_502(client, nhn):
     # a `next` link that names no marker cannot be followed: a 502, not the first page alone
     nhn.get(IMAGES_URL, payload={**NATIVE_IMAGES, "next": "/v2/images?limit=100"})
+    nhn.get(SUBNET_URL, payload=ISOLATED_SUBNET)
     nhn.post(CLUSTERS_URL, status=202, payload={"uuid": NEW_UUID})
     body = {**CREATE_BODY, "is_public": False}
     response = await client.post(
@@ -816,7 +1063,10 @@ async def test_create_image_page_without_a_usable_marker_is_502(client, nhn):
     assert response.status == 502
     payload = await response.json()
     assert payload["code"] == 502 and "image" in payload["error"]
-    assert normal(nhn.only_call().url) == normal(IMAGES_URL)
+    calls = by_url(nhn)
+    # the subnet look-up runs alongside and may or may not have been sent; nothing else is
+    assert ("GET", normal(IMAGES_URL)) in calls
+    assert set(calls) <= {("GET", normal(IMAGES_URL)), ("GET", SUBNET_URL)}
 
 
 async def test_create_public_without_external_network_is_400_naming_fields(client, nhn):
@@ -856,6 +1106,7 @@ async def test_create_lookup_failure_is_reported(client, nhn):
 
 async def test_create_409_passes_through(client, nhn):
     detail = "A cluster with the name my-cluster already exists."
+    nhn.get(SUBNET_URL, payload=ISOLATED_SUBNET)
     nhn.post(CLUSTERS_URL, status=409, payload=magnum_error(409, detail))
     body = {**CREATE_BODY, "is_public": False, "node_image": OLD_UBUNTU_NKS_IMAGE}
     response = await client.post(
@@ -866,6 +1117,7 @@ async def test_create_409_passes_through(client, nhn):
 
 
 async def test_create_unexpected_answer_is_502(client, nhn):
+    nhn.get(SUBNET_URL, payload=ISOLATED_SUBNET)
     nhn.post(CLUSTERS_URL, status=202, payload={"id": NEW_UUID})
     body = {**CREATE_BODY, "is_public": False, "node_image": OLD_UBUNTU_NKS_IMAGE}
     response = await client.post(
@@ -916,7 +1168,35 @@ INVALID_BODIES = (
     ({**CREATE_BODY, "external_network_id": EXTERNAL_NETWORK}, "external_subnet_id"),
     ({**CREATE_BODY, "external_subnet_id": EXTERNAL_SUBNETS[0]}, "external_network_id"),
     ({**CREATE_BODY, "external_subnet_id": "a::b"}, "external_subnet_id"),
-    ({**CREATE_BODY, "addons": []}, "addons"),
+    ({**CREATE_BODY, "addons": []}, "addons"),  # NKS requires a CNI and CoreDNS
+    ({**CREATE_BODY, "addons": "calico"}, "addons"),
+    ({**CREATE_BODY, "addons": {"name": "calico", "version": "v3.28.2-nks1"}}, "addons"),
+    ({**CREATE_BODY, "addons": [{"name": "calico"}]}, "addons.0.version"),
+    ({**CREATE_BODY, "addons": [{"version": "1.8.4-nks1"}]}, "addons.0.name"),
+    ({**CREATE_BODY, "addons": [{"name": "Calico!", "version": "v1"}]}, "addons.0.name"),
+    ({**CREATE_BODY, "addons": [{"name": "calico", "version": "v 1"}]}, "addons.0.version"),
+    ({**CREATE_BODY, "addons": [{"name": "calico", "version": 3}]}, "addons.0.version"),
+    ({**CREATE_BODY, "addons": [{"name": "c", "version": "1", "type": "cni"}]}, "addons.0.type"),
+    ({**CREATE_BODY, "addons": [{"name": "c", "version": "1", "options": "x"}]}, "options"),
+    ({**CREATE_BODY, "addons": [{"name": "c", "version": "1", "options": {"m": True}}]}, "m"),
+    ({**CREATE_BODY, "addons": [{"name": "c", "version": "1", "options": {"m": [1]}}]}, "m"),
+    ({**CREATE_BODY, "addons": [{"name": "c", "version": "1", "options": {"m": "x" * 256}}]}, "m"),
+    ({**CREATE_BODY, "addons": [{"name": "c", "version": "1", "options": {"1m": "x"}}]}, "options"),
+    (
+        {
+            **CREATE_BODY,
+            "addons": [{"name": "c", "version": "1", "options": {f"o{i}": "x" for i in range(17)}}],
+        },
+        "options",
+    ),
+    (
+        {**CREATE_BODY, "addons": [{"name": "coredns", "version": "1"}] * 2},
+        "addons",
+    ),
+    (
+        {**CREATE_BODY, "addons": [{"name": f"a{i}", "version": "1"} for i in range(17)]},
+        "addons",
+    ),
 )
 
 
