@@ -307,7 +307,8 @@ class ClusterCreateSchema(Schema):
         metadata={
             "description": "Kubernetes version; one NKS offers for new clusters (`true` in "
             "NKS `GET /v1/supports`, e.g. v1.29.3 to v1.32.3)",
-            "example": "v1.28.3",
+            # v1.28.3 is listed `false` (no new clusters) in NHN's /v1/supports example
+            "example": "v1.32.3",
         },
     )
     availability_zone = fields.String(
