@@ -514,10 +514,13 @@ async def test_subnet_list_filtered_by_vpc(stack: Stack) -> None:
 
 
 async def test_private_cluster_needs_no_external_network(stack: Stack) -> None:
+    """A private cluster whose subnet's routing table has no internet gateway: the subnet is
+    read (NKS wants the external labels whenever its router reaches one), nothing more."""
     body = {**(await cluster_body(stack, "private")), "is_public": False}
     reply, calls = await stack.traced("POST", "/nks/clusters/create/", "network", json=body)
     assert reply.expect(201)["cluster"]["name"] == "private"
-    assert sorted(calls) == [("GET", "/kr2/image/v2/images"), ("POST", NKS)]
+    subnet = f"/kr2/network/v2.0/vpcsubnets/{body['subnet_id']}"
+    assert sorted(calls) == [("GET", "/kr2/image/v2/images"), ("GET", subnet), ("POST", NKS)]
     native = (await stack.native_requests(service="kubernetes"))[0]["body"]
     assert native["labels"]["master_lb_floating_ip_enabled"] == "False"
     assert "external_network_id" not in native["labels"]

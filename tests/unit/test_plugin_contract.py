@@ -308,8 +308,8 @@ def test_a_failing_hook_names_its_plugin():
 # --- the public API and its document --------------------------------------------------------
 
 
-# prose may be reworded as routes grow; an enum may gain values (a new action, say)
-PROSE = frozenset({"description", "summary"})
+# prose and examples may be reworded as routes grow; an enum may gain values (a new action)
+PROSE = frozenset({"description", "summary", "example"})
 
 
 def _missing(old: Any, new: Any, where: str) -> list[str]:
