@@ -1,36 +1,66 @@
-"""Compute plugin: translation functions and every route with NHN compute/image mocked."""
+"""Compute plugin: translation functions, every route with NHN compute/image mocked, and
+the watchers of its long-running operations (block storage mocked for attachments)."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import copy
+import logging
 import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from marshmallow import ValidationError
 from yarl import URL
 
+from nhn_proxy.app import create_app
+from nhn_proxy.context import NhnContext
 from nhn_proxy.errors import UpstreamBadResponse
-from nhn_proxy.plugin import PluginConfig, Watcher
+from nhn_proxy.plugin import PluginConfig, Poll, PollState, Watcher
 from nhn_proxy.plugins.compute import (
     INSTANCE_CREATE,
     INSTANCE_DELETE,
+    INSTANCE_RESIZE,
     RESOURCE_TYPE,
+    VOLUME_ATTACH,
+    VOLUME_RESOURCE_TYPE,
+    InstanceActionSchema,
     InstanceCreateSchema,
+    KeypairCreateSchema,
+    acted_on_server_id,
     action_to_native,
+    attached_volume_id,
+    attachment_from_native,
+    attachment_to_native,
+    check_public_key,
+    created_keypair_from_native,
     created_server_from_native,
     created_server_id,
     deleted_server_id,
-    flavor_name_from_native,
+    flavor_from_native,
     flavors_from_native,
+    generated_private_key,
     images_page_from_native,
+    keypair_to_native,
     keypairs_from_native,
     nhn_proxy_demo_examples,
     nhn_proxy_routes,
+    poll_attached_volume,
     poll_created_server,
     poll_deleted_server,
+    poll_server_action,
+    server_flavor_from_native,
     server_from_native,
     server_to_native,
     servers_page_from_native,
+    volume_from_native,
 )
+from nhn_proxy.routing import Call, RouteEnvironment
+from nhn_proxy.settings import Settings, load_settings
+from nhn_proxy.upstream import Upstream
 from tests.conftest import COMPUTE_KR2, DEMO, IMAGE_KR2, TENANT, TOKEN, compute_headers
 
 COMPUTE_KR1 = f"https://kr1-api-instance-infrastructure.nhncloudservice.com/v2/{TENANT}"
@@ -235,6 +265,7 @@ def _native_create(
             "boot_index": 0,
             "destination_type": "volume",
             "volume_size": 50,
+            "volume_type": "General HDD",
             "delete_on_termination": True,
         }
     server = {
@@ -253,11 +284,14 @@ def _native_create(
     return {"server": server}
 
 
+# u2.c2m4 of NATIVE_FLAVORS has a 40 GB local disk: NHN's Terraform guide sends volume_size
+# for the local root disk too, and the proxy says the size NHN will create
 U2_ROOT_DISK = {
     "source_type": "image",
     "uuid": IMAGE_ID,
     "boot_index": 0,
     "destination_type": "local",
+    "volume_size": 40,
     "delete_on_termination": True,
 }
 
@@ -273,9 +307,10 @@ def test_flavors_from_native_keeps_spec_fields():
     assert flavors_from_native(NATIVE_FLAVORS) == PUBLIC_FLAVORS["flavors"]
 
 
-def test_flavor_name_from_native_finds_the_flavor_or_none():
-    assert flavor_name_from_native(NATIVE_FLAVORS, U2_FLAVOR_ID) == "u2.c2m4"
-    assert flavor_name_from_native(NATIVE_FLAVORS, "missing") is None
+def test_flavor_from_native_finds_name_and_local_disk_or_none():
+    assert flavor_from_native(NATIVE_FLAVORS, U2_FLAVOR_ID) == ("u2.c2m4", 40)
+    assert flavor_from_native(NATIVE_FLAVORS, M2_FLAVOR_ID) == ("m2.c2m4", 0)
+    assert flavor_from_native(NATIVE_FLAVORS, "missing") is None
 
 
 def test_keypairs_from_native_keeps_the_wrapper():
@@ -298,26 +333,16 @@ def test_images_page_from_native_takes_only_the_marker_of_next():
     assert images_page_from_native(native) == ([_public_image(IMAGE_A)], IMAGE_A["id"])
 
 
-def _next_pages(link: object) -> tuple[dict, dict]:
-    """One empty Glance page and one empty Nova page, each pointing at `link` as next."""
-    return (
-        {"images": [], "next": link},
-        {"servers": [], "servers_links": [{"href": link, "rel": "next"}]},
-    )
-
-
 @pytest.mark.parametrize(
     ("link", "marker"),
     [
         ("/v2/images?marker=abc", "abc"),
         ("https://evil.example/steal?x=1&marker=abc&limit=5", "abc"),
-        (f"{COMPUTE_KR2}/servers/detail?limit=1000&marker=abc", "abc"),
+        (f"{IMAGE_KR2}/v2/images?limit=1000&marker=abc", "abc"),
     ],
 )
-def test_next_links_give_only_their_marker(link, marker):
-    images, servers = _next_pages(link)
-    assert images_page_from_native(images) == ([], marker)
-    assert servers_page_from_native(servers) == ([], marker)
+def test_glance_next_links_give_only_their_marker(link, marker):
+    assert images_page_from_native({"images": [], "next": link}) == ([], marker)
 
 
 @pytest.mark.parametrize(
@@ -330,24 +355,47 @@ def test_next_links_give_only_their_marker(link, marker):
         5,
     ],
 )
-def test_next_links_without_one_marker_are_unusable_answers(link):
-    images, servers = _next_pages(link)
+def test_glance_next_links_without_one_marker_are_unusable_answers(link):
     with pytest.raises(UpstreamBadResponse):
-        images_page_from_native(images)
-    with pytest.raises(UpstreamBadResponse):
-        servers_page_from_native(servers)
+        images_page_from_native({"images": [], "next": link})
 
 
-def test_servers_page_from_native_with_and_without_next_link():
-    last = {"servers": [_server()]}
-    assert servers_page_from_native(last) == ([_server_summary()], None)
-    more = {
-        "servers": [_server()],
-        "servers_links": [
-            {"href": f"{COMPUTE_KR2}/servers/detail?limit=1000&marker={SERVER_ID}", "rel": "next"}
-        ],
-    }
-    assert servers_page_from_native(more) == ([_server_summary()], SERVER_ID)
+def _server_ids(count: int) -> list[str]:
+    return [f"{index:08x}-ea03-4ccc-8b1b-92f4b686c3ec" for index in range(count)]
+
+
+def test_servers_page_a_short_page_is_the_last():
+    assert servers_page_from_native({"servers": [_server()]}) == ([_server_summary()], None)
+    assert servers_page_from_native({"servers": []}) == ([], None)
+    two = {"servers": [_server(), _server(NEW_SERVER_ID, "db")]}
+    assert servers_page_from_native(two, limit=3)[1] is None
+
+
+def test_servers_page_a_full_page_continues_after_its_last_server():
+    two = {"servers": [_server(), _server(NEW_SERVER_ID, "db")]}
+    assert servers_page_from_native(two, limit=2) == (
+        [_server_summary(), _server_summary(NEW_SERVER_ID, "db")],
+        NEW_SERVER_ID,
+    )
+    page = {"servers": [_server(ident) for ident in _server_ids(1000)]}
+    assert servers_page_from_native(page)[1] == _server_ids(1000)[-1]
+
+
+@pytest.mark.parametrize(
+    "links",
+    [
+        [{"href": f"{COMPUTE_KR2}/servers/detail?limit=1000&marker={SERVER_ID}", "rel": "next"}],
+        [{"href": "https://attacker.example/servers?marker=x", "rel": "next"}],
+        [{"href": "/v2/servers", "rel": "next"}],
+        "not even a list",
+    ],
+)
+def test_servers_links_neither_extend_nor_end_nor_break_the_listing(links):
+    """NHN documents only limit and marker: servers_links, whatever it says, is not read."""
+    short = {"servers": [_server()], "servers_links": links}
+    assert servers_page_from_native(short) == ([_server_summary()], None)
+    full = {"servers": [_server(), _server(NEW_SERVER_ID, "db")], "servers_links": links}
+    assert servers_page_from_native(full, limit=2)[1] == NEW_SERVER_ID
 
 
 def test_server_from_native_keeps_addresses_and_ids():
@@ -366,15 +414,31 @@ def test_server_to_native_volume_flavor_defaults():
     assert server_to_native({**CREATE_BODY, "volume_size": 50}, "m2.c2m4") == _native_create()
 
 
-def test_server_to_native_u2_flavor_boots_from_local_disk():
+def test_server_to_native_u2_flavor_boots_from_local_disk_of_the_flavors_size():
     body = {**CREATE_BODY, "flavor_id": U2_FLAVOR_ID, "volume_size": 100}
-    assert server_to_native(body, "u2.c2m4") == _native_create(U2_FLAVOR_ID, U2_ROOT_DISK)
+    assert server_to_native(body, "u2.c2m4", 40) == _native_create(U2_FLAVOR_ID, U2_ROOT_DISK)
+
+
+def test_server_to_native_local_disk_without_a_flavor_size_sends_the_requested_one():
+    body = {**CREATE_BODY, "flavor_id": U2_FLAVOR_ID, "volume_size": 100}
+    bdm = server_to_native(body, "u2.c2m4", 0)["server"]["block_device_mapping_v2"][0]
+    assert bdm == {**U2_ROOT_DISK, "volume_size": 100}
+    bdm = server_to_native({**CREATE_BODY, "volume_size": None}, "u2.c2m4")
+    assert bdm["server"]["block_device_mapping_v2"][0]["volume_size"] == 50
 
 
 def test_server_to_native_gpu_flavor_boots_from_local_disk_too():
     body = {**CREATE_BODY, "flavor_id": U2_FLAVOR_ID, "volume_size": 100}
-    bdm = server_to_native(body, "g2.t4.c8m64")["server"]["block_device_mapping_v2"][0]
-    assert bdm["destination_type"] == "local" and "volume_size" not in bdm
+    bdm = server_to_native(body, "g2.t4.c8m64", 100)["server"]["block_device_mapping_v2"][0]
+    assert bdm == {**U2_ROOT_DISK, "volume_size": 100}
+    assert "volume_type" not in bdm
+
+
+def test_server_to_native_boot_volume_is_general_hdd_of_the_requested_size():
+    body = {**CREATE_BODY, "volume_size": 200}
+    bdm = server_to_native(body, "m2.c2m4", 0)["server"]["block_device_mapping_v2"][0]
+    assert bdm["destination_type"] == "volume"
+    assert (bdm["volume_size"], bdm["volume_type"]) == (200, "General HDD")
 
 
 def test_server_to_native_zone_groups_and_size():
@@ -399,6 +463,15 @@ def test_action_to_native():
     assert action_to_native("start") == {"os-start": None}
     assert action_to_native("stop") == {"os-stop": None}
     assert action_to_native("reboot") == {"reboot": {"type": "SOFT"}}
+    assert action_to_native("resize", M2_FLAVOR_ID) == {"resize": {"flavorRef": M2_FLAVOR_ID}}
+    assert action_to_native("confirm_resize") == {"confirmResize": None}
+    assert action_to_native("revert_resize") == {"revertResize": None}
+
+
+def test_server_flavor_from_native():
+    assert server_flavor_from_native({"server": _server()}) == (
+        "35a73b57-58a7-434d-aa08-5249aaa95b3e"
+    )
 
 
 @pytest.mark.parametrize(
@@ -410,9 +483,10 @@ def test_action_to_native():
         (images_page_from_native, {"images": [{"id": "x"}]}),
         (images_page_from_native, {"images": [], "next": "/v2/images"}),
         (servers_page_from_native, {"servers": [{**_server(), "addresses": []}]}),
-        (servers_page_from_native, {"servers": [], "servers_links": "x"}),
+        (servers_page_from_native, {"servers": [{**_server(), "id": 7}]}),
         (server_from_native, {"server": {**_server(), "flavor": "x"}}),
         (server_from_native, {}),
+        (server_flavor_from_native, {"server": {**_server(), "flavor": {"id": 5}}}),
     ],
 )
 def test_from_native_refuses_unexpected_shapes(function, native):
@@ -420,27 +494,273 @@ def test_from_native_refuses_unexpected_shapes(function, native):
         function(native)
 
 
+@pytest.mark.parametrize("disk", ["40", None, True])
+def test_flavor_from_native_refuses_a_disk_that_is_no_number(disk):
+    native = {"flavors": [{"id": U2_FLAVOR_ID, "name": "u2.c2m4", "disk": disk}]}
+    with pytest.raises(UpstreamBadResponse):
+        flavor_from_native(native, U2_FLAVOR_ID)
+
+
 def test_created_server_from_native_refuses_unexpected_shape():
     with pytest.raises(UpstreamBadResponse):
         created_server_from_native({"reservation_id": "r-abc"}, "web-01")
 
 
+# Well-formed OpenSSH public key lines (the key data names its type): ed25519 and RSA
+ED25519_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFdzE6TK4ULJKULkXmMDYS/C+ZlHhUPl0pbZp8S3oE8y user@laptop"
+)
+RSA_KEY = "ssh-rsa " + base64.b64encode(b"\x00\x00\x00\x07ssh-rsa" + bytes(64)).decode()
+PRIVATE_KEY = (
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAnV3QyU0Zr4eH+demo+only+not+a+key\n"
+    "-----END RSA PRIVATE KEY-----\n"
+)
+
+
+@pytest.mark.parametrize("key", [ED25519_KEY, RSA_KEY, RSA_KEY + " a comment", ED25519_KEY + "\n"])
+def test_check_public_key_takes_openssh_public_key_lines(key):
+    check_public_key(key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "ssh-rsa",
+        "AAAAC3NzaC1lZDI1NTE5AAAAIFdzE6TK4ULJKULkXmMDYS/C",
+        "ssh-foo AAAAC3NzaC1lZDI1NTE5AAAAIFdzE6TK4ULJKULkXmMDYS/C+ZlHhUPl0pbZp8S3oE8y",
+        "ssh-ed25519 not*base64",
+        "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIFdzE6TK4ULJKULkXmMDYS/C+ZlHhUPl0pbZp8S3oE8y",
+        "ssh-ed25519 AAAA",
+        PRIVATE_KEY,
+        ED25519_KEY + "\n" + ED25519_KEY,
+        "---- BEGIN SSH2 PUBLIC KEY ----\nAAAAC3NzaC1lZDI1NTE5\n---- END SSH2 PUBLIC KEY ----",
+    ],
+)
+def test_check_public_key_refuses_what_is_not_one(key):
+    with pytest.raises(ValidationError):
+        check_public_key(key)
+
+
+def test_keypair_to_native_sends_the_public_key_only_when_given():
+    assert keypair_to_native({"name": "kp"}) == {"keypair": {"name": "kp"}}
+    assert keypair_to_native({"name": "kp", "public_key": None}) == {"keypair": {"name": "kp"}}
+    assert keypair_to_native({"name": "kp", "public_key": ED25519_KEY}) == {
+        "keypair": {"name": "kp", "public_key": ED25519_KEY}
+    }
+
+
+def _native_keypair(private_key: str | None = None) -> dict:
+    keypair = {
+        "fingerprint": FINGERPRINT,
+        "name": "my-keypair",
+        "public_key": PUBLIC_KEY,
+        "user_id": "436f727b7c9142f896ddd56be591dd7f",
+    }
+    if private_key is not None:
+        keypair["private_key"] = private_key
+    return {"keypair": keypair}
+
+
+def test_created_keypair_keeps_the_private_key_only_of_a_generated_pair():
+    public = {"name": "my-keypair", "public_key": PUBLIC_KEY, "fingerprint": FINGERPRINT}
+    generated = _native_keypair(PRIVATE_KEY)
+    assert created_keypair_from_native(generated, True) == {
+        "keypair": {**public, "private_key": PRIVATE_KEY}
+    }
+    assert created_keypair_from_native(_native_keypair(), False) == {"keypair": public}
+    assert generated_private_key(generated) == PRIVATE_KEY
+    assert generated_private_key(_native_keypair()) is None
+
+
+@pytest.mark.parametrize(
+    ("native", "generated"),
+    [
+        (_native_keypair(), True),  # a generated pair without its private key is lost
+        ({"keypair": {**_native_keypair()["keypair"], "fingerprint": None}}, False),
+        ({"keypairs": []}, False),
+    ],
+)
+def test_created_keypair_refuses_unusable_answers(native, generated):
+    with pytest.raises(UpstreamBadResponse):
+        created_keypair_from_native(native, generated)
+
+
+def test_generated_private_key_refuses_a_key_that_is_no_text():
+    with pytest.raises(UpstreamBadResponse):
+        generated_private_key({"keypair": {"private_key": 5}})
+
+
+@pytest.mark.parametrize(
+    "name", ["my-keypair", "a", "My_Key 2", " padded ", "x" * 255, "-", "_under"]
+)
+def test_keypair_names_nova_takes(name):
+    assert KeypairCreateSchema().load({"name": name}) == {"name": name}
+
+
+@pytest.mark.parametrize("name", ["", " ", "   ", "x" * 256, "a.b", "a/b", "키", "a@b", "a\tb"])
+def test_keypair_names_nova_refuses(name):
+    with pytest.raises(ValidationError) as error:
+        KeypairCreateSchema().load({"name": name})
+    assert "name" in error.value.messages
+
+
+VOLUME_ID = "a07f71dc-8151-4e7d-a0cc-cd24a3f11113"
+NATIVE_ATTACHMENT = {
+    "volumeAttachment": {
+        "device": "/dev/vdb",
+        "id": VOLUME_ID,
+        "serverId": SERVER_ID,
+        "volumeId": VOLUME_ID,
+    }
+}
+PUBLIC_ATTACHMENT = {
+    "attachment": {"server_id": SERVER_ID, "volume_id": VOLUME_ID, "device": "/dev/vdb"}
+}
+
+
+def test_attachment_to_and_from_native():
+    assert attachment_to_native({"volume_id": VOLUME_ID}) == {
+        "volumeAttachment": {"volumeId": VOLUME_ID}
+    }
+    assert attachment_from_native(NATIVE_ATTACHMENT) == PUBLIC_ATTACHMENT
+    no_device = {"volumeAttachment": {**NATIVE_ATTACHMENT["volumeAttachment"], "device": None}}
+    assert attachment_from_native(no_device)["attachment"]["device"] is None
+
+
+@pytest.mark.parametrize(
+    "native",
+    [
+        {},
+        {"volumeAttachment": {"serverId": SERVER_ID}},
+        {"volumeAttachment": {**NATIVE_ATTACHMENT["volumeAttachment"], "device": 5}},
+    ],
+)
+def test_attachment_from_native_refuses_unusable_answers(native):
+    with pytest.raises(UpstreamBadResponse):
+        attachment_from_native(native)
+
+
+def _native_volume(status: str = "in-use", server_id: str | None = SERVER_ID) -> dict:
+    attachments = []
+    if server_id is not None:
+        attachments.append(
+            {
+                "server_id": server_id,
+                "attachment_id": "0c5d2b3e-7a0b-4d9c-9f56-6a0c8d2f1e11",
+                "volume_id": VOLUME_ID,
+                "device": "/dev/vdb",
+                "id": VOLUME_ID,
+            }
+        )
+    return {
+        "volume": {
+            "id": VOLUME_ID,
+            "name": "data-01",
+            "status": status,
+            "size": 50,
+            "volume_type": "General HDD",
+            "availability_zone": "kr2-pub-a",
+            "bootable": "false",
+            "encrypted": False,
+            "multiattach": False,
+            "attachments": attachments,
+            "links": [],
+            "snapshot_id": None,
+            "metadata": {},
+            "description": None,
+            "created_at": "2018-12-18T05:43:12.000000",
+            "replication_status": "disabled",
+        }
+    }
+
+
+def _public_volume(status: str = "in-use", server_id: str | None = SERVER_ID) -> dict:
+    return {
+        "id": VOLUME_ID,
+        "name": "data-01",
+        "size": 50,
+        "status": status,
+        "volume_type": "General HDD",
+        "availability_zone": "kr2-pub-a",
+        "attachments": []
+        if server_id is None
+        else [{"server_id": server_id, "device": "/dev/vdb"}],
+        "created_at": "2018-12-18T05:43:12.000000",
+    }
+
+
+def test_volume_from_native_is_the_public_volume_shape():
+    assert volume_from_native(_native_volume()) == _public_volume()
+    unnamed = _native_volume("available", None)
+    unnamed["volume"]["name"] = None
+    assert volume_from_native(unnamed) == {**_public_volume("available", None), "name": None}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"size": "50"}, {"size": True}, {"status": None}, {"attachments": None}, {"id": 1}],
+)
+def test_volume_from_native_refuses_unusable_answers(change):
+    native = _native_volume()
+    native["volume"].update(change)
+    with pytest.raises(UpstreamBadResponse):
+        volume_from_native(native)
+
+
+@pytest.mark.parametrize(
+    ("body", "loaded"),
+    [
+        ({"action": "start"}, {"action": "start"}),
+        ({"action": "start", "flavor_id": None}, {"action": "start", "flavor_id": None}),
+        (
+            {"action": "resize", "flavor_id": M2_FLAVOR_ID},
+            {"action": "resize", "flavor_id": M2_FLAVOR_ID},
+        ),
+        ({"action": "confirm_resize"}, {"action": "confirm_resize"}),
+        ({"action": "revert_resize"}, {"action": "revert_resize"}),
+    ],
+)
+def test_action_schema_takes_flavor_id_for_resize_only(body, loaded):
+    assert InstanceActionSchema().load(body) == loaded
+
+
 # ----------------------------------------------------------------------------- hooks
 
 
-def test_only_create_and_delete_are_long_running_with_their_watchers():
+LONG_RUNNING = {
+    ("POST", "/compute/instances/create/"): (
+        "compute.instance.create",
+        Watcher("instance", created_server_id, poll_created_server),
+    ),
+    ("DELETE", "/compute/instances/{server_id}/"): (
+        "compute.instance.delete",
+        Watcher("instance", deleted_server_id, poll_deleted_server),
+    ),
+    ("POST", "/compute/instances/{server_id}/action/"): (
+        "compute.instance.resize",
+        Watcher("instance", acted_on_server_id, poll_server_action),
+    ),
+    ("POST", "/compute/instances/{server_id}/volumes/attach/"): (
+        "compute.volume.attach",
+        Watcher("volume", attached_volume_id, poll_attached_volume),
+    ),
+}
+
+
+def test_the_long_running_operations_and_their_watchers():
     routes = nhn_proxy_routes(PluginConfig(regions=("kr1", "kr2")))
-    declared = {(route.method, route.path): route for route in routes}
-    create = declared["POST", "/compute/instances/create/"]
-    delete = declared["DELETE", "/compute/instances/{server_id}/"]
-    assert (create.operation, delete.operation) == (INSTANCE_CREATE, INSTANCE_DELETE)
-    assert INSTANCE_CREATE == "compute.instance.create"
-    assert INSTANCE_DELETE == "compute.instance.delete"
-    assert create.watcher == Watcher(RESOURCE_TYPE, created_server_id, poll_created_server)
-    assert delete.watcher == Watcher(RESOURCE_TYPE, deleted_server_id, poll_deleted_server)
-    assert RESOURCE_TYPE == "instance"
-    others = [route for route in routes if route not in (create, delete)]
-    assert others and all(r.operation is None and r.watcher is None for r in others)
+    declared = {
+        (route.method, route.path): (route.operation, route.watcher)
+        for route in routes
+        if route.operation is not None or route.watcher is not None
+    }
+    assert declared == LONG_RUNNING
+    assert (INSTANCE_CREATE, INSTANCE_DELETE) == (
+        "compute.instance.create",
+        "compute.instance.delete",
+    )
+    assert (INSTANCE_RESIZE, VOLUME_ATTACH) == ("compute.instance.resize", "compute.volume.attach")
+    assert (RESOURCE_TYPE, VOLUME_RESOURCE_TYPE) == ("instance", "volume")
 
 
 def test_demo_example_is_the_demo_keypair_and_a_valid_create_body():
@@ -562,36 +882,63 @@ async def test_list_servers_single_page(client, nhn):
     _assert_native(nhn.only_call(), "GET", url)
 
 
-async def test_list_servers_follows_servers_links_with_only_the_marker(client, nhn):
-    second_id = "bbf2778b-ea03-4ccc-8b1b-92f4b686c3ed"
+async def test_list_servers_pages_by_marker_until_a_short_page(client, nhn):
+    """A full page (1000) is followed by the last server's id as the marker; the shorter
+    page ends the listing. servers_links, even one pointing elsewhere, is not followed."""
+    ids = _server_ids(1000)
     third_id = "ccf2778b-ea03-4ccc-8b1b-92f4b686c3ee"
     first = {
-        "servers": [_server(), _server(second_id, "db")],
+        "servers": [_server(ident, f"vm-{index}") for index, ident in enumerate(ids)],
         "servers_links": [
             {
-                "href": f"https://attacker.example/v2/other/servers?marker={second_id}&all_tenants=1",
+                "href": "https://attacker.example/v2/other/servers?marker=x&all_tenants=1",
                 "rel": "next",
             }
         ],
     }
     nhn.get(f"{COMPUTE_KR2}/servers/detail?limit=1000", payload=first)
     nhn.get(
-        f"{COMPUTE_KR2}/servers/detail?limit=1000&marker={second_id}",
+        f"{COMPUTE_KR2}/servers/detail?limit=1000&marker={ids[-1]}",
         payload={"servers": [_server(third_id, "cache")]},
     )
     response = await client.get("/api/nhn/compute/instances", headers=compute_headers())
     assert response.status == 200
-    assert await response.json() == {
-        "servers": [
-            _server_summary(),
-            _server_summary(second_id, "db"),
-            _server_summary(third_id, "cache"),
-        ]
-    }
+    servers = (await response.json())["servers"]
+    assert len(servers) == 1001
+    assert servers[0] == _server_summary(ids[0], "vm-0")
+    assert servers[-1] == _server_summary(third_id, "cache")
     assert [(call.method, call.url) for call in nhn.calls()] == [
         ("GET", f"{COMPUTE_KR2}/servers/detail?limit=1000"),
-        ("GET", f"{COMPUTE_KR2}/servers/detail?limit=1000&marker={second_id}"),
+        ("GET", f"{COMPUTE_KR2}/servers/detail?limit=1000&marker={ids[-1]}"),
     ]
+
+
+async def test_list_servers_a_full_last_page_ends_with_an_empty_one(client, nhn):
+    ids = _server_ids(1000)
+    nhn.get(
+        f"{COMPUTE_KR2}/servers/detail?limit=1000",
+        payload={"servers": [_server(ident) for ident in ids]},
+    )
+    nhn.get(f"{COMPUTE_KR2}/servers/detail?limit=1000&marker={ids[-1]}", payload={"servers": []})
+    response = await client.get("/api/nhn/compute/instances/", headers=compute_headers())
+    assert response.status == 200
+    assert [server["id"] for server in (await response.json())["servers"]] == ids
+    assert len(nhn.calls()) == 2
+
+
+async def test_list_servers_a_short_page_with_a_next_link_is_the_last(client, nhn):
+    """Upstream Nova's servers_links on a short page must not extend the listing."""
+    page = {
+        "servers": [_server()],
+        "servers_links": [
+            {"href": f"{COMPUTE_KR2}/servers/detail?limit=1000&marker={SERVER_ID}", "rel": "next"}
+        ],
+    }
+    nhn.get(f"{COMPUTE_KR2}/servers/detail?limit=1000", payload=page)
+    response = await client.get("/api/nhn/compute/instances/", headers=compute_headers())
+    assert response.status == 200
+    assert await response.json() == {"servers": [_server_summary()]}
+    _assert_native(nhn.only_call(), "GET", f"{COMPUTE_KR2}/servers/detail?limit=1000")
 
 
 async def test_list_servers_unexpected_body_is_502(client, nhn):
@@ -808,6 +1155,8 @@ async def test_delete_server_without_slash_404(client, nhn):
         ("start", {"os-start": None}),
         ("stop", {"os-stop": None}),
         ("reboot", {"reboot": {"type": "SOFT"}}),
+        ("confirm_resize", {"confirmResize": None}),
+        ("revert_resize", {"revertResize": None}),
     ],
 )
 async def test_server_action(client, nhn, action, native):
@@ -849,6 +1198,350 @@ async def test_server_action_validation_names_action(client, nhn):
     assert nhn.calls() == []
 
 
+async def test_server_resize_sends_the_new_flavor(client, nhn):
+    nhn.post(f"{COMPUTE_KR2}/servers/{SERVER_ID}/action", status=202, body=b"")
+    response = await client.post(
+        f"/api/nhn/compute/instances/{SERVER_ID}/action",
+        json={"action": "resize", "flavor_id": M2_FLAVOR_ID},
+        headers=compute_headers(),
+    )
+    assert response.status == 200
+    assert await response.json() == {"status": "success", "action": "resize"}
+    _assert_native(
+        nhn.only_call(),
+        "POST",
+        f"{COMPUTE_KR2}/servers/{SERVER_ID}/action",
+        {"resize": {"flavorRef": M2_FLAVOR_ID}},
+    )
+    assert nhn.only_call().headers["Content-Type"] == "application/json"
+
+
+async def test_server_start_with_a_null_flavor_is_a_plain_start(client, nhn):
+    nhn.post(f"{COMPUTE_KR2}/servers/{SERVER_ID}/action", status=202, body=b"")
+    response = await client.post(
+        f"/api/nhn/compute/instances/{SERVER_ID}/action/",
+        json={"action": "start", "flavor_id": None},
+        headers=compute_headers(),
+    )
+    assert response.status == 200
+    assert nhn.only_call().json == {"os-start": None}
+
+
+async def test_server_resize_of_a_u2_instance_keeps_nova_message(client, nhn):
+    message = "u2 instances cannot be resized"
+    nhn.post(f"{COMPUTE_KR2}/servers/{SERVER_ID}/action", **_nova_error(400, "badRequest", message))
+    response = await client.post(
+        f"/api/nhn/compute/instances/{SERVER_ID}/action/",
+        json={"action": "resize", "flavor_id": M2_FLAVOR_ID},
+        headers=compute_headers(),
+    )
+    assert response.status == 400
+    assert await response.json() == {"error": message, "code": 400}
+
+
+async def test_server_confirm_resize_409_keeps_nova_message(client, nhn):
+    message = f"Cannot 'confirmResize' instance {SERVER_ID} while it is in vm_state active"
+    nhn.post(
+        f"{COMPUTE_KR2}/servers/{SERVER_ID}/action",
+        **_nova_error(409, "conflictingRequest", message),
+    )
+    response = await client.post(
+        f"/api/nhn/compute/instances/{SERVER_ID}/action/",
+        json={"action": "confirm_resize"},
+        headers=compute_headers(),
+    )
+    assert response.status == 409
+    assert await response.json() == {"error": message, "code": 409}
+
+
+INVALID_ACTIONS = [
+    {"action": "resize"},
+    {"action": "resize", "flavor_id": None},
+    {"action": "resize", "flavor_id": ""},
+    {"action": "resize", "flavor_id": "x" * 129},
+    {"action": "resize", "flavor_id": 5},
+    {"action": "start", "flavor_id": M2_FLAVOR_ID},
+    {"action": "confirm_resize", "flavor_id": M2_FLAVOR_ID},
+    {"action": "revert_resize", "flavor_id": M2_FLAVOR_ID},
+]
+
+
+async def test_server_action_flavor_id_for_resize_only(client, nhn):
+    for body in INVALID_ACTIONS:
+        response = await client.post(
+            f"/api/nhn/compute/instances/{SERVER_ID}/action/", json=body, headers=compute_headers()
+        )
+        assert response.status == 400, body
+        payload = await response.json()
+        assert payload["code"] == 400 and "flavor_id" in payload["error"], (body, payload)
+    assert nhn.calls() == []
+
+
+# ----------------------------------------------------------------------- key pairs
+
+
+async def test_create_keypair_generated_answers_the_private_key_once_never_logged(
+    client, nhn, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    nhn.post(f"{COMPUTE_KR2}/os-keypairs", payload=_native_keypair(PRIVATE_KEY))
+    response = await client.post(
+        "/api/nhn/compute/keypairs/create/",
+        json={"name": "my-keypair"},
+        headers=compute_headers(),
+    )
+    assert response.status == 201
+    assert await response.json() == {
+        "keypair": {
+            "name": "my-keypair",
+            "public_key": PUBLIC_KEY,
+            "fingerprint": FINGERPRINT,
+            "private_key": PRIVATE_KEY,
+        }
+    }
+    _assert_native(
+        nhn.only_call(), "POST", f"{COMPUTE_KR2}/os-keypairs", {"keypair": {"name": "my-keypair"}}
+    )
+    assert nhn.only_call().headers["Content-Type"] == "application/json"
+    logged = "\n".join(record.getMessage() + str(record.__dict__) for record in caplog.records)
+    assert "MIIEpAIBAAKCAQEAnV3QyU0Zr4eH" not in logged
+
+
+async def test_create_keypair_null_public_key_generates_too(client, nhn):
+    nhn.post(f"{COMPUTE_KR2}/os-keypairs", payload=_native_keypair(PRIVATE_KEY))
+    response = await client.post(
+        "/api/nhn/compute/keypairs/create",
+        json={"name": "my-keypair", "public_key": None},
+        headers=compute_headers(),
+    )
+    assert response.status == 201
+    assert (await response.json())["keypair"]["private_key"] == PRIVATE_KEY
+    assert nhn.only_call().json == {"keypair": {"name": "my-keypair"}}
+
+
+async def test_create_keypair_imported_answers_no_private_key(client, nhn):
+    nhn.post(f"{COMPUTE_KR2}/os-keypairs", payload=_native_keypair())
+    response = await client.post(
+        "/api/nhn/compute/keypairs/create/",
+        json={"name": "my-keypair", "public_key": ED25519_KEY},
+        headers=compute_headers(),
+    )
+    assert response.status == 201
+    assert await response.json() == {
+        "keypair": {"name": "my-keypair", "public_key": PUBLIC_KEY, "fingerprint": FINGERPRINT}
+    }
+    _assert_native(
+        nhn.only_call(),
+        "POST",
+        f"{COMPUTE_KR2}/os-keypairs",
+        {"keypair": {"name": "my-keypair", "public_key": ED25519_KEY}},
+    )
+
+
+async def test_create_keypair_generated_without_a_private_key_is_502(client, nhn):
+    nhn.post(f"{COMPUTE_KR2}/os-keypairs", payload=_native_keypair())
+    response = await client.post(
+        "/api/nhn/compute/keypairs/create/", json={"name": "my-keypair"}, headers=compute_headers()
+    )
+    assert response.status == 502
+
+
+async def test_create_keypair_name_in_use_is_nhns_409(client, nhn):
+    message = "Key pair 'my-keypair' already exists."
+    nhn.post(f"{COMPUTE_KR2}/os-keypairs", **_nova_error(409, "conflictingRequest", message))
+    response = await client.post(
+        "/api/nhn/compute/keypairs/create/", json={"name": "my-keypair"}, headers=compute_headers()
+    )
+    assert response.status == 409
+    assert await response.json() == {"error": message, "code": 409}
+
+
+INVALID_KEYPAIRS = [
+    ({"name": None}, "name"),
+    ({"name": ""}, "name"),
+    ({"name": "   "}, "name"),
+    ({"name": "a.b"}, "name"),
+    ({"name": "x" * 256}, "name"),
+    ({"name": 5}, "name"),
+    ({"name": "kp", "public_key": ""}, "public_key"),
+    ({"name": "kp", "public_key": "ssh-rsa AAAA"}, "public_key"),
+    ({"name": "kp", "public_key": PRIVATE_KEY}, "public_key"),
+    ({"name": "kp", "public_key": "ssh-rsa " + "A" * 16400}, "public_key"),
+    ({"name": "kp", "public_key": 7}, "public_key"),
+    ({"name": "kp", "private_key": PRIVATE_KEY}, "private_key"),
+]
+
+
+async def test_create_keypair_validation_names_the_field(client, nhn):
+    for body, field in INVALID_KEYPAIRS:
+        body = {key: value for key, value in body.items() if not (key == "name" and value is None)}
+        response = await client.post(
+            "/api/nhn/compute/keypairs/create/", json=body, headers=compute_headers()
+        )
+        assert response.status == 400, body
+        payload = await response.json()
+        assert payload["code"] == 400 and field in payload["error"], (body, payload)
+    assert nhn.calls() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "sent", "native"),
+    [
+        ("my-keypair", "my-keypair", "my-keypair"),
+        ("my_key%202", "my_key 2", "my_key%202"),
+    ],
+)
+async def test_delete_keypair(client, nhn, name, sent, native):
+    nhn.delete(f"{COMPUTE_KR2}/os-keypairs/{native}", status=202)
+    response = await client.delete(
+        URL(f"/api/nhn/compute/keypairs/{name}/", encoded=True), headers=compute_headers()
+    )
+    assert response.status == 204
+    assert await response.read() == b""
+    _assert_native(nhn.only_call(), "DELETE", f"{COMPUTE_KR2}/os-keypairs/{native}")
+
+
+async def test_delete_keypair_404_keeps_nova_message_without_slash(client, nhn):
+    message = "Keypair my-keypair not found for user 826a1213b3f746829515486965690dfe"
+    nhn.delete(f"{COMPUTE_KR2}/os-keypairs/my-keypair", **_nova_error(404, "itemNotFound", message))
+    response = await client.delete(
+        "/api/nhn/compute/keypairs/my-keypair", headers=compute_headers()
+    )
+    assert response.status == 404
+    assert await response.json() == {"error": message, "code": 404}
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [("a.b", 400), ("a%2Fb", 400), ("%20%20", 400), ("a%40b", 400), ("x" * 256, 400), ("..", 404)],
+)
+async def test_hostile_keypair_names_make_no_native_call(client, nhn, name, status):
+    nhn.delete(re.compile(r".*"), status=202, repeat=True)
+    response = await client.delete(
+        URL(f"/api/nhn/compute/keypairs/{name}/", encoded=True), headers=compute_headers()
+    )
+    assert response.status == status, name
+    if status == 400:
+        assert "keypair_name" in (await response.json())["error"]
+    assert nhn.calls() == []
+
+
+# ------------------------------------------------------------------ volume attachments
+
+
+async def test_attach_volume(client, nhn):
+    nhn.post(f"{COMPUTE_KR2}/servers/{SERVER_ID}/os-volume_attachments", payload=NATIVE_ATTACHMENT)
+    response = await client.post(
+        f"/api/nhn/compute/instances/{SERVER_ID}/volumes/attach/",
+        json={"volume_id": VOLUME_ID},
+        headers=compute_headers(),
+    )
+    assert response.status == 200
+    assert await response.json() == PUBLIC_ATTACHMENT
+    _assert_native(
+        nhn.only_call(),
+        "POST",
+        f"{COMPUTE_KR2}/servers/{SERVER_ID}/os-volume_attachments",
+        {"volumeAttachment": {"volumeId": VOLUME_ID}},
+    )
+    assert nhn.only_call().headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("status", "key", "message"),
+    [
+        (400, "badRequest", "Invalid volume: volume 'a07f71dc' status must be 'available'"),
+        (404, "itemNotFound", f"Volume {VOLUME_ID} could not be found."),
+        (409, "conflictingRequest", "Cannot 'attach_volume' instance while it is in task_state"),
+    ],
+)
+async def test_attach_volume_keeps_nova_errors_without_slash(client, nhn, status, key, message):
+    nhn.post(
+        f"{COMPUTE_KR2}/servers/{SERVER_ID}/os-volume_attachments",
+        **_nova_error(status, key, message),
+    )
+    response = await client.post(
+        f"/api/nhn/compute/instances/{SERVER_ID}/volumes/attach",
+        json={"volume_id": VOLUME_ID},
+        headers=compute_headers(),
+    )
+    assert response.status == status
+    assert await response.json() == {"error": message, "code": status}
+
+
+async def test_attach_volume_unexpected_answer_is_502(client, nhn):
+    nhn.post(f"{COMPUTE_KR2}/servers/{SERVER_ID}/os-volume_attachments", payload={"ok": True})
+    response = await client.post(
+        f"/api/nhn/compute/instances/{SERVER_ID}/volumes/attach/",
+        json={"volume_id": VOLUME_ID},
+        headers=compute_headers(),
+    )
+    assert response.status == 502
+
+
+async def test_attach_volume_validation_names_volume_id(client, nhn):
+    bodies = [
+        {},
+        {"volume_id": None},
+        {"volume_id": ""},
+        {"volume_id": 5},
+        {"volume_id": "x" * 129},
+    ]
+    for body in bodies:
+        response = await client.post(
+            f"/api/nhn/compute/instances/{SERVER_ID}/volumes/attach/",
+            json=body,
+            headers=compute_headers(),
+        )
+        assert response.status == 400, body
+        payload = await response.json()
+        assert payload["code"] == 400 and "volume_id" in payload["error"], (body, payload)
+    extra = {"volume_id": VOLUME_ID, "device": "/dev/vdb"}
+    response = await client.post(
+        f"/api/nhn/compute/instances/{SERVER_ID}/volumes/attach/",
+        json=extra,
+        headers=compute_headers(),
+    )
+    assert response.status == 400 and "device" in (await response.json())["error"]
+    assert nhn.calls() == []
+
+
+async def test_detach_volume(client, nhn):
+    url = f"{COMPUTE_KR2}/servers/{SERVER_ID}/os-volume_attachments/{VOLUME_ID}"
+    nhn.delete(url, status=202)
+    response = await client.delete(
+        f"/api/nhn/compute/instances/{SERVER_ID}/volumes/{VOLUME_ID}/", headers=compute_headers()
+    )
+    assert response.status == 204
+    assert await response.read() == b""
+    _assert_native(nhn.only_call(), "DELETE", url)
+
+
+async def test_detach_volume_404_keeps_nova_message_without_slash(client, nhn):
+    message = f"volume_id not found: {VOLUME_ID}"
+    nhn.delete(
+        f"{COMPUTE_KR2}/servers/{SERVER_ID}/os-volume_attachments/{VOLUME_ID}",
+        **_nova_error(404, "itemNotFound", message),
+    )
+    response = await client.delete(
+        f"/api/nhn/compute/instances/{SERVER_ID}/volumes/{VOLUME_ID}", headers=compute_headers()
+    )
+    assert response.status == 404
+    assert await response.json() == {"error": message, "code": 404}
+
+
+@pytest.mark.parametrize("volume_id", ["a.b", "a%2Fb", "-x", "x" * 129])
+async def test_hostile_volume_ids_make_no_native_call(client, nhn, volume_id):
+    nhn.delete(re.compile(r".*"), status=202, repeat=True)
+    response = await client.delete(
+        URL(f"/api/nhn/compute/instances/{SERVER_ID}/volumes/{volume_id}/", encoded=True),
+        headers=compute_headers(),
+    )
+    assert response.status == 400
+    assert "volume_id" in (await response.json())["error"]
+    assert nhn.calls() == []
+
+
 async def test_upstream_unauthorized_passes_through(client, nhn):
     nhn.get(
         f"{COMPUTE_KR2}/os-keypairs",
@@ -878,6 +1571,10 @@ ROUTES = [
     ("POST", "/api/nhn/compute/instances/create/"),
     ("DELETE", f"/api/nhn/compute/instances/{SERVER_ID}/"),
     ("POST", f"/api/nhn/compute/instances/{SERVER_ID}/action/"),
+    ("POST", "/api/nhn/compute/keypairs/create/"),
+    ("DELETE", "/api/nhn/compute/keypairs/my-keypair/"),
+    ("POST", f"/api/nhn/compute/instances/{SERVER_ID}/volumes/attach/"),
+    ("DELETE", f"/api/nhn/compute/instances/{SERVER_ID}/volumes/{VOLUME_ID}/"),
 ]
 
 
@@ -932,7 +1629,16 @@ HOSTILE_SERVER_IDS = [
 ]
 
 
-@pytest.mark.parametrize(("method", "suffix"), [("GET", "/"), ("DELETE", ""), ("POST", "/action/")])
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [
+        ("GET", "/"),
+        ("DELETE", ""),
+        ("POST", "/action/"),
+        ("POST", "/volumes/attach/"),
+        ("DELETE", f"/volumes/{VOLUME_ID}/"),
+    ],
+)
 async def test_hostile_server_ids_make_no_native_call(client, nhn, method, suffix):
     nhn.get(re.compile(r".*"), payload={}, repeat=True)
     nhn.post(re.compile(r".*"), payload={}, repeat=True)
@@ -948,3 +1654,270 @@ async def test_hostile_server_ids_make_no_native_call(client, nhn, method, suffi
         if status == 400:
             assert "server_id" in payload["error"]
     assert nhn.calls() == []
+
+
+# ----------------------------------------------------------------------------- watchers
+
+BLOCK_STORAGE_KR2 = f"https://kr2-api-block-storage-infrastructure.nhncloudservice.com/v2/{TENANT}"
+VOLUME_URL = f"{BLOCK_STORAGE_KR2}/volumes/{VOLUME_ID}"
+SERVER_URL = f"{COMPUTE_KR2}/servers/{SERVER_ID}"
+OLD_FLAVOR_ID = "35a73b57-58a7-434d-aa08-5249aaa95b3e"  # the flavor of _server()
+
+
+@pytest.fixture
+async def upstream(settings: Settings, nhn) -> AsyncIterator[Upstream]:
+    """The proxy's upstream client, started outside any app (NHN mocked by `nhn`)."""
+    client = Upstream(settings.upstream, settings.regions.allowed)
+    await client.start()
+    yield client
+    await client.close()
+
+
+def _task_call(upstream: Upstream, settings: Settings, body: dict[str, Any]) -> Call:
+    """The `Call` a task carries: the checked context and body of the request."""
+    environment = RouteEnvironment(
+        upstream=upstream,
+        allowed_regions=settings.regions.allowed,
+        max_pages=settings.upstream.max_pages,
+        sections={},
+    )
+    return Call(
+        environment,
+        NhnContext(request_id="req-watch", region="kr2", token=TOKEN, tenant_id=TENANT),
+        params={"server_id": SERVER_ID},
+        body=body,
+        plugin="compute",
+    )
+
+
+def _resized_server(
+    status: str, flavor_id: str = M2_FLAVOR_ID, task_state: str | None = None, **more: Any
+) -> dict:
+    server = _server()
+    server.update(
+        {"status": status, "OS-EXT-STS:task_state": task_state, "flavor": {"id": flavor_id}}
+    )
+    server.update(more)
+    return {"server": server}
+
+
+def _public_server(native: dict) -> dict:
+    return {"server": server_from_native(native)}
+
+
+def _only_get(nhn, url: str) -> None:
+    call = nhn.only_call()
+    assert (call.method, call.url, call.json) == ("GET", url, None)
+    assert call.headers["X-Auth-Token"] == TOKEN
+
+
+RESIZE_BODY = {"action": "resize", "flavor_id": M2_FLAVOR_ID}
+
+
+def test_action_and_attach_watchers_name_their_resource(upstream, settings):
+    call = _task_call(upstream, settings, RESIZE_BODY)
+    assert acted_on_server_id(call, {"status": "success", "action": "resize"}) == SERVER_ID
+    assert attached_volume_id(call, PUBLIC_ATTACHMENT) == VOLUME_ID
+
+
+@pytest.mark.parametrize(
+    "native",
+    [
+        _resized_server("ACTIVE", OLD_FLAVOR_ID, "resize_prep"),  # not started yet
+        _resized_server("ACTIVE", OLD_FLAVOR_ID),  # accepted, not begun: old flavor
+        _resized_server("SHUTOFF", OLD_FLAVOR_ID),
+        _resized_server("RESIZE", M2_FLAVOR_ID, "resize_migrating"),
+        _resized_server("ACTIVE", M2_FLAVOR_ID, "resize_finish"),  # a task still running
+        _resized_server("REVERT_RESIZE", OLD_FLAVOR_ID, "resize_reverting"),
+    ],
+)
+async def test_resize_is_pending_until_it_settles(upstream, settings, nhn, native):
+    nhn.get(SERVER_URL, payload=native)
+    poll = await poll_server_action(_task_call(upstream, settings, RESIZE_BODY), SERVER_ID)
+    assert poll == Poll(PollState.PENDING)
+    _only_get(nhn, SERVER_URL)
+
+
+@pytest.mark.parametrize(
+    "native",
+    [
+        _resized_server("VERIFY_RESIZE", M2_FLAVOR_ID),
+        _resized_server("ACTIVE", M2_FLAVOR_ID),  # NHN confirmed it already
+        _resized_server("SHUTOFF", M2_FLAVOR_ID),  # resized while stopped
+    ],
+)
+async def test_resize_succeeds_with_what_the_get_route_answers(upstream, settings, nhn, native):
+    nhn.get(SERVER_URL, payload=native)
+    poll = await poll_server_action(_task_call(upstream, settings, RESIZE_BODY), SERVER_ID)
+    assert poll == Poll(PollState.SUCCEEDED, _public_server(native))
+    assert poll.result["server"]["flavor"] == {"id": M2_FLAVOR_ID}
+    _only_get(nhn, SERVER_URL)
+
+
+async def test_resize_fails_on_error_with_the_fault_message(upstream, settings, nhn):
+    fault = {"code": 500, "message": "No valid host was found.", "created": "2024-05-01T09:00:00Z"}
+    nhn.get(SERVER_URL, payload=_resized_server("ERROR", OLD_FLAVOR_ID, fault=fault))
+    poll = await poll_server_action(_task_call(upstream, settings, RESIZE_BODY), SERVER_ID)
+    assert poll == Poll(PollState.FAILED, message="No valid host was found.")
+
+
+async def test_resize_error_without_fault_still_fails(upstream, settings, nhn):
+    nhn.get(SERVER_URL, payload=_resized_server("ERROR", OLD_FLAVOR_ID))
+    poll = await poll_server_action(_task_call(upstream, settings, RESIZE_BODY), SERVER_ID)
+    assert poll == Poll(PollState.FAILED, message="instance went to ERROR")
+
+
+@pytest.mark.parametrize("action", ["start", "stop", "reboot", "confirm_resize", "revert_resize"])
+async def test_other_actions_settle_at_the_first_look(upstream, settings, nhn, action):
+    native = _resized_server("REBOOT", OLD_FLAVOR_ID, "rebooting")
+    nhn.get(SERVER_URL, payload=native)
+    poll = await poll_server_action(_task_call(upstream, settings, {"action": action}), SERVER_ID)
+    assert poll == Poll(PollState.SUCCEEDED, _public_server(native))
+
+
+async def test_resize_poll_lets_a_404_through(upstream, settings, nhn):
+    nhn.get(SERVER_URL, **_nova_error(404, "itemNotFound", "Instance could not be found."))
+    with pytest.raises(Exception) as error:
+        await poll_server_action(_task_call(upstream, settings, RESIZE_BODY), SERVER_ID)
+    assert getattr(error.value, "upstream_status", None) == 404
+
+
+@pytest.mark.parametrize(
+    "native",
+    [
+        _native_volume("available", None),
+        _native_volume("reserved", None),
+        _native_volume("attaching", None),
+        _native_volume("attaching", SERVER_ID),
+    ],
+)
+async def test_attach_is_pending_until_the_volume_is_in_use(upstream, settings, nhn, native):
+    nhn.get(VOLUME_URL, payload=native)
+    call = _task_call(upstream, settings, {"volume_id": VOLUME_ID})
+    assert await poll_attached_volume(call, VOLUME_ID) == Poll(PollState.PENDING)
+    _only_get(nhn, VOLUME_URL)
+
+
+async def test_attach_succeeds_with_the_public_volume(upstream, settings, nhn):
+    nhn.get(VOLUME_URL, payload=_native_volume("in-use"))
+    call = _task_call(upstream, settings, {"volume_id": VOLUME_ID})
+    poll = await poll_attached_volume(call, VOLUME_ID)
+    assert poll == Poll(PollState.SUCCEEDED, {"volume": _public_volume("in-use")})
+    _only_get(nhn, VOLUME_URL)
+
+
+@pytest.mark.parametrize(
+    ("native", "message"),
+    [
+        (_native_volume("error", None), f"volume {VOLUME_ID} went to error"),
+        (_native_volume("error_attaching", None), f"volume {VOLUME_ID} went to error_attaching"),
+        (
+            _native_volume("in-use", NEW_SERVER_ID),
+            f"volume {VOLUME_ID} is in use by another instance",
+        ),
+    ],
+)
+async def test_attach_fails_on_error_or_another_instance(upstream, settings, nhn, native, message):
+    nhn.get(VOLUME_URL, payload=native)
+    call = _task_call(upstream, settings, {"volume_id": VOLUME_ID})
+    assert await poll_attached_volume(call, VOLUME_ID) == Poll(PollState.FAILED, message=message)
+
+
+async def test_attach_poll_unusable_volume_answer_is_an_unusable_answer(upstream, settings, nhn):
+    nhn.get(VOLUME_URL, payload={"volume": {"id": VOLUME_ID}})
+    call = _task_call(upstream, settings, {"volume_id": VOLUME_ID})
+    with pytest.raises(UpstreamBadResponse):
+        await poll_attached_volume(call, VOLUME_ID)
+
+
+# ----------------------------------------------------------- the tasks, through the app
+
+FAST_TASKS = {"poll_initial": 0.01, "poll_max": 0.02, "deadline": 10}
+ASYNC = {"Prefer": "respond-async"}
+
+
+@pytest.fixture
+async def task_client(aiohttp_client, nhn):
+    settings = load_settings(
+        environ={}, overrides={"tasks": FAST_TASKS, "upstream": {"retries": 0}}
+    )
+    return await aiohttp_client(create_app(settings))
+
+
+async def _settled(client, task: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+    owner = {"X-NHN-Token": TOKEN, "X-NHN-Tenant-ID": TENANT}
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await client.get(f"/api/nhn/tasks/{task['id']}/", headers=owner)
+        assert response.status == 200, await response.text()
+        task = (await response.json())["task"]
+        if task["status"] not in ("pending", "running") or time.monotonic() > deadline:
+            return task
+        await asyncio.sleep(0.02)
+
+
+async def test_resize_task_follows_the_instance_to_its_new_flavor(task_client, nhn):
+    nhn.post(f"{SERVER_URL}/action", status=202, body=b"")
+    nhn.get(SERVER_URL, payload=_resized_server("RESIZE", M2_FLAVOR_ID, "resize_migrating"))
+    done = _resized_server("VERIFY_RESIZE", M2_FLAVOR_ID)
+    nhn.get(SERVER_URL, payload=done, repeat=True)
+    response = await task_client.post(
+        f"/api/nhn/compute/instances/{SERVER_ID}/action/",
+        json=RESIZE_BODY,
+        headers={**compute_headers(), **ASYNC},
+    )
+    assert response.status == 202, await response.text()
+    task = await _settled(task_client, (await response.json())["task"])
+    assert task["operation"] == "compute.instance.resize"
+    assert task["status"] == "succeeded", task
+    assert task["resource"] == {"type": "instance", "id": SERVER_ID}
+    assert task["result"] == _public_server(done)
+    action = next(call for call in nhn.calls() if call.method == "POST")
+    assert action.json == {"resize": {"flavorRef": M2_FLAVOR_ID}}
+
+
+async def test_a_start_task_settles_at_the_first_look(task_client, nhn):
+    nhn.post(f"{SERVER_URL}/action", status=202, body=b"")
+    native = _resized_server("SHUTOFF", OLD_FLAVOR_ID, "powering-on")
+    nhn.get(SERVER_URL, payload=native, repeat=True)
+    response = await task_client.post(
+        f"/api/nhn/compute/instances/{SERVER_ID}/action/",
+        json={"action": "start"},
+        headers={**compute_headers(), **ASYNC},
+    )
+    assert response.status == 202
+    task = await _settled(task_client, (await response.json())["task"])
+    assert (task["status"], task["result"]) == ("succeeded", _public_server(native))
+    assert [call.method for call in nhn.calls()] == ["POST", "GET"]
+
+
+async def test_attach_task_follows_the_volume_until_in_use(task_client, nhn):
+    nhn.post(f"{SERVER_URL}/os-volume_attachments", payload=NATIVE_ATTACHMENT)
+    nhn.get(VOLUME_URL, payload=_native_volume("attaching", None))
+    nhn.get(VOLUME_URL, payload=_native_volume("in-use"), repeat=True)
+    response = await task_client.post(
+        f"/api/nhn/compute/instances/{SERVER_ID}/volumes/attach/",
+        json={"volume_id": VOLUME_ID},
+        headers={**compute_headers(), **ASYNC},
+    )
+    assert response.status == 202, await response.text()
+    task = await _settled(task_client, (await response.json())["task"])
+    assert task["operation"] == "compute.volume.attach"
+    assert task["status"] == "succeeded", task
+    assert task["resource"] == {"type": "volume", "id": VOLUME_ID}
+    assert task["result"] == {"volume": _public_volume("in-use")}
+    gets = [call for call in nhn.calls() if call.method == "GET"]
+    assert gets and all(call.url == VOLUME_URL for call in gets)
+
+
+async def test_attach_task_fails_when_the_volume_errors(task_client, nhn):
+    nhn.post(f"{SERVER_URL}/os-volume_attachments", payload=NATIVE_ATTACHMENT)
+    nhn.get(VOLUME_URL, payload=_native_volume("error_attaching", None), repeat=True)
+    response = await task_client.post(
+        f"/api/nhn/compute/instances/{SERVER_ID}/volumes/attach/",
+        json={"volume_id": VOLUME_ID},
+        headers={**compute_headers(), **ASYNC},
+    )
+    task = await _settled(task_client, (await response.json())["task"])
+    assert task["status"] == "failed"
+    assert task["error"] == {"error": f"volume {VOLUME_ID} went to error_attaching", "code": 502}
