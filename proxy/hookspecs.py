@@ -8,7 +8,7 @@ core calls every hook through pluggy's hook caller, so `tryfirst`/`trylast`, wra
 `plugins.trace` apply. Results are used in pluggy's call order: `tryfirst` implementations,
 then the rest from the most recently registered plugin to the first, then `trylast` ones;
 built-ins are registered so that they are called token, compute, network, kubernetes,
-storage, after every third-party plugin.
+storage, volume, after every third-party plugin.
 """
 
 from __future__ import annotations

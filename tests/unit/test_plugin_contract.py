@@ -245,7 +245,11 @@ class Ordered:
 def test_built_ins_are_called_in_their_order_and_after_third_party_plugins():
     app = create_app(load_settings(environ={}), extra_plugins=[Ordered("plain")])
     owners = _route_owners(app)
-    assert owners == ["plain", "token", "compute", "network", "kubernetes", "storage", "tasks"]
+    assert owners == [
+        "plain",
+        *("token", "compute", "network", "kubernetes", "storage", "volume"),
+        "tasks",
+    ]
 
 
 def test_tryfirst_and_trylast_order_a_third_party_plugin_against_the_built_ins():
@@ -323,6 +327,20 @@ def _missing(old: Any, new: Any, where: str) -> list[str]:
                 problems.append(f"{where}/{key} (gone)")
             elif key in PROSE:
                 continue
+            elif key == "parameters" and isinstance(new[key], list):  # one may be added
+                current = {(item["in"], item["name"]): item for item in new[key]}
+                known = {(item["in"], item["name"]) for item in value}
+                problems.extend(
+                    f"{where}/parameters/{name} (added, required)"
+                    for (place, name), item in current.items()
+                    if (place, name) not in known and item.get("required")
+                )
+                for item in value:
+                    found = current.get((item["in"], item["name"]))
+                    where_item = f"{where}/parameters/{item['in']}:{item['name']}"
+                    problems.extend(
+                        _missing(item, found, where_item) if found else [f"{where_item} (gone)"]
+                    )
             elif key == "enum" and isinstance(new[key], list):
                 problems.extend(
                     f"{where}/enum lost {item!r}" for item in value if item not in new[key]
@@ -336,7 +354,7 @@ def _missing(old: Any, new: Any, where: str) -> list[str]:
 def test_the_document_keeps_every_path_and_schema_of_the_previous_version():
     """Plugin contract v2 changed how routes are written, not what they answer: every path,
     operation, parameter, answer and schema of 0.1.0 is still there, unchanged but for
-    reworded prose and enums that gained values."""
+    reworded prose, examples, enums that gained values and parameters that were added."""
     previous = json.loads(PREVIOUS_DOCUMENT.read_text())
     current = create_app(load_settings(environ={}))[OPENAPI]
     problems = _missing(previous["paths"], current["paths"], "paths")
@@ -354,6 +372,14 @@ def test_the_document_compare_would_see_a_change():
     assert _missing({"e": {"enum": ["a"]}}, {"e": {"enum": ["a", "b"]}}, "") == []
     assert _missing({"e": {"enum": ["a", "b"]}}, {"e": {"enum": ["a"]}}, "") != []
     assert _missing({"description": "x"}, {"description": "y"}, "") == []
+    header = {"in": "header", "name": "X-NHN-Token", "required": True}
+    prefer = {"in": "header", "name": "Prefer", "required": False}
+    assert _missing({"parameters": [header]}, {"parameters": [header, prefer]}, "") == []
+    assert _missing({"parameters": [header, prefer]}, {"parameters": [header]}, "") != []
+    loosened = {**header, "required": False}
+    assert _missing({"parameters": [header]}, {"parameters": [loosened]}, "") != []
+    required = {**prefer, "required": True}
+    assert _missing({"parameters": [header]}, {"parameters": [header, required]}, "") != []
 
 
 def test_default_toml_documents_each_built_in_section_with_its_schemas_defaults():

@@ -15,7 +15,7 @@ import pytest
 from nhn_proxy.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILTINS = ("token", "compute", "network", "kubernetes", "storage")
+BUILTINS = ("token", "compute", "network", "kubernetes", "storage", "volume")
 # the first path segment of a 0.1.0 route → the built-in plugin serving it
 OWNER = {
     "token": "token",
@@ -76,7 +76,11 @@ def test_lists_the_builtins_with_version_origin_routes_and_watches(capsys) -> No
     for name in BUILTINS:
         assert f"{name} 0.1.0  (nhn_proxy.plugins.{name} (nhn-cloud-proxy))" in lines, text
     assert "    POST /api/nhn/compute/instances/create/" in lines
-    assert "    watches: compute.instance.create, compute.instance.delete" in lines
+    assert (
+        "    watches: compute.instance.create, compute.instance.delete, "
+        "compute.instance.resize, compute.volume.attach"
+    ) in lines
+    assert "    watches: volume.create" in lines
     assert "    watches: nks.cluster.create, nks.cluster.delete" in lines
     assert not any(line.startswith("disabled") for line in lines)
 
@@ -102,7 +106,12 @@ def test_json_says_the_same(capsys) -> None:
     compute = next(plugin for plugin in listing["plugins"] if plugin["name"] == "compute")
     assert compute["version"] == "0.1.0"
     assert compute["source"] == "nhn_proxy.plugins.compute (nhn-cloud-proxy)"
-    assert compute["operations"] == ["compute.instance.create", "compute.instance.delete"]
+    assert compute["operations"] == [
+        "compute.instance.create",
+        "compute.instance.delete",
+        "compute.instance.resize",
+        "compute.volume.attach",
+    ]
 
 
 def test_a_disabled_plugin_is_not_listed_and_said_disabled(capsys, tmp_path: Path) -> None:

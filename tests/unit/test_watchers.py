@@ -13,7 +13,7 @@ from nhn_proxy.context import NhnContext
 from nhn_proxy.errors import BadRequest, UpstreamBadResponse, UpstreamHTTPError
 from nhn_proxy.operations import Poll, PollState, Watcher
 from nhn_proxy.plugin_manager import load_plugins
-from nhn_proxy.plugins import compute, kubernetes
+from nhn_proxy.plugins import compute, kubernetes, volume
 from nhn_proxy.routing import Call, Route, RouteEnvironment
 from nhn_proxy.settings import Settings, load_settings
 from nhn_proxy.tasks.routes import operation_watchers
@@ -37,6 +37,19 @@ OPERATIONS = {
     ("DELETE", "/compute/instances/{server_id}/"): "compute.instance.delete",
     ("POST", "/nks/clusters/create/"): "nks.cluster.create",
     ("DELETE", "/nks/clusters/{cluster_name}/"): "nks.cluster.delete",
+    ("POST", "/compute/instances/{server_id}/action/"): "compute.instance.resize",
+    ("POST", "/compute/instances/{server_id}/volumes/attach/"): "compute.volume.attach",
+    ("POST", "/volumes/create/"): "volume.create",
+}
+# the plugin declaring each operation, and the kind of resource its task follows
+OWNERS = {
+    "compute.instance.create": ("compute", "instance"),
+    "compute.instance.delete": ("compute", "instance"),
+    "compute.instance.resize": ("compute", "instance"),
+    "compute.volume.attach": ("compute", "volume"),
+    "nks.cluster.create": ("kubernetes", "cluster"),
+    "nks.cluster.delete": ("kubernetes", "cluster"),
+    "volume.create": ("volume", "volume"),
 }
 
 
@@ -175,7 +188,7 @@ def _assert_nks_get(nhn, url: str) -> None:
 # ------------------------------------------------------------------ declarations
 
 
-def test_the_built_in_routes_declare_exactly_the_four_operations(settings):
+def test_the_built_in_routes_declare_exactly_their_operations(settings):
     routes = _routes(settings)
     declared = {
         (route.method, route.path): route.operation
@@ -190,12 +203,7 @@ def test_the_built_in_routes_declare_exactly_the_four_operations(settings):
             assert route.watcher is None
             continue
         assert isinstance(route.watcher, Watcher)
-        plugin, resource_type = (
-            ("compute", "instance")
-            if route.operation.startswith("compute.")
-            else ("kubernetes", "cluster")
-        )
-        assert (route.plugin, route.watcher.resource_type) == (plugin, resource_type)
+        assert (route.plugin, route.watcher.resource_type) == OWNERS[route.operation]
 
 
 def test_each_operation_is_followed_with_its_plugins_functions():
@@ -212,15 +220,22 @@ def test_each_operation_is_followed_with_its_plugins_functions():
         "nks.cluster.delete": Watcher(
             "cluster", kubernetes.deleted_cluster_id, kubernetes.poll_deleted_cluster
         ),
+        "compute.instance.resize": Watcher(
+            "instance", compute.acted_on_server_id, compute.poll_server_action
+        ),
+        "compute.volume.attach": Watcher(
+            "volume", compute.attached_volume_id, compute.poll_attached_volume
+        ),
+        "volume.create": Watcher("volume", volume.created_volume_id, volume.poll_created_volume),
     }
 
 
 def test_a_disabled_plugin_takes_its_operations_along():
     settings = load_settings(environ={}, overrides={"plugins": {"disabled": ["kubernetes"]}})
     routes = _routes(settings)
-    assert set(operation_watchers(routes)) == {
-        "compute.instance.create",
-        "compute.instance.delete",
+    assert set(operation_watchers(routes)) == set(OPERATIONS.values()) - {
+        "nks.cluster.create",
+        "nks.cluster.delete",
     }
     assert not any(route.path.startswith("/nks/") for route in routes)
 
