@@ -79,7 +79,10 @@ async def test_instance_lifecycle(stack: Stack) -> None:
     root_disk = (await stack.native_requests(method="POST", service="compute"))[-1]["body"][
         "server"
     ]["block_device_mapping_v2"][0]
-    assert root_disk["destination_type"] == "local" and "volume_size" not in root_disk
+    # NHN's Terraform guide requires volume_size for a local root disk too: the flavor's disk
+    flavors = (await stack.get("/compute/flavors/", "compute")).expect(200)["flavors"]
+    disk = next(flavor["disk"] for flavor in flavors if flavor["id"] == body["flavor_id"])
+    assert root_disk["destination_type"] == "local" and root_disk["volume_size"] == disk > 0
 
     await wait_status(stack, server_id, "ACTIVE", {"BUILD"})
     server = (await stack.get(f"/compute/instances/{server_id}", "compute")).expect(200)["server"]
