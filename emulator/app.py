@@ -2,8 +2,9 @@
 ``/identity``) in one aiohttp app, plus the ``/_emulator`` control plane.
 
 Per request the dispatcher checks the region, validates ``X-Auth-Token`` and its tenant
-scope, settles finished transitions, then routes the native path through the service's
-router; anything it cannot route answers 501 in that service's error style.
+scope (except on the public version documents), settles finished transitions, then routes
+the native path through the service's router; anything it cannot route answers 501 in that
+service's error style (after the token check, as before).
 """
 
 from __future__ import annotations
@@ -99,7 +100,10 @@ async def _serve(
         regions = options.nks_regions if target.service == "kubernetes" else options.regions
         if target.region not in options.regions or target.region not in regions:
             raise ApiError(404, f"No {target.service} endpoint exists in region '{target.region}'.")
-    if target.service != "identity":
+    resolved = ROUTERS[target.service].resolve(request.method, target.native_path)
+    # Version documents answer without a token, so OpenStack clients can discover services.
+    public = resolved is not None and resolved[0].public
+    if target.service != "identity" and not public:
         token = state.identity.validate(request.headers.get("X-Auth-Token"), now)
         if token is None:
             raise ApiError(401)
@@ -113,12 +117,10 @@ async def _serve(
         and request.content_length > _MAX_JSON_BODY
     ):
         raise ApiError(413, "Request entity is too large.")
-    resolved = ROUTERS[target.service].resolve(request.method, target.native_path)
     if resolved is None:
         raise not_implemented(target.service, request.method, target.native_path)
-    handler, match = resolved
-    ctx.match = match
-    return await handler(ctx)
+    route, ctx.match = resolved
+    return await route.handler(ctx)
 
 
 def make_dispatcher(state: EmulatorState) -> Callable[[web.Request], Any]:
@@ -167,7 +169,13 @@ def _describe(state: EmulatorState) -> dict[str, Any]:
             regions = [r for r in options.regions if r in options.nks_regions]
         else:
             regions = list(options.regions)
-        services[name] = {"prefix": prefix, "regions": regions, "routes": router.describe()}
+        services[name] = {
+            "prefix": prefix,
+            "regions": regions,
+            "routes": router.describe(),
+            # the version documents, answered without a token
+            "public_routes": [f"{r.method} {r.template}" for r in router.routes if r.public],
+        }
     return {
         "emulator": "NHN Cloud native API emulator",
         "regions": list(options.regions),

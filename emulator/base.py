@@ -1,8 +1,9 @@
 """Building blocks shared by every emulated service: clock, ids, timestamps, routing.
 
-Each service module declares a :class:`Router` of ``(method, path template) -> handler``;
-the app dispatches the native path (after ``/{region}/{service}``) through it, so a path no
-route matches can answer 501 in the service's own style instead of aiohttp's plain 404.
+Each service's ``routes`` module declares a :class:`Router` of ``(method, path template) ->
+handler``; the app dispatches the native path (after ``/{region}/{service}``) through it, so
+a path no route matches can answer 501 in the service's own style instead of aiohttp's plain
+404.
 """
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ class Ctx:
 
     def url(self, path: str = "") -> str:
         """Absolute URL of this service in this region, e.g. for ``links``."""
-        prefix = f"/{self.region}/{self.service.replace('_', '-')}" if self.region else ""
+        service = self.service.replace("_", "-")
+        prefix = f"/{self.region}/{service}" if self.region else f"/{service}"
         return f"{self.request.url.origin()}{prefix}{path}"
 
     async def json_body(self) -> Any:
@@ -154,6 +156,8 @@ class Route:
     template: str
     handler: Handler
     pattern: re.Pattern[str]
+    # answered without a token (OpenStack's version documents)
+    public: bool = False
 
 
 class Router:
@@ -165,7 +169,8 @@ class Router:
     def __init__(self) -> None:
         self.routes: list[Route] = []
 
-    def add(self, method: str, template: str, handler: Handler) -> None:
+    def add(self, method: str, template: str, handler: Handler, *, public: bool = False) -> None:
+        """Route ``method template`` to ``handler``; ``public`` routes need no token."""
         regex = ""
         position = 0
         for match in _PARAM.finditer(template):
@@ -173,23 +178,17 @@ class Router:
             regex += f"(?P<{match.group(1)}>{match.group(2) or '[^/]+'})"
             position = match.end()
         regex += re.escape(template[position:])
-        self.routes.append(Route(method, template, handler, re.compile(f"^{regex}$")))
+        self.routes.append(Route(method, template, handler, re.compile(f"^{regex}$"), public))
 
-    def route(self, method: str, template: str) -> Callable[[Handler], Handler]:
-        def decorator(handler: Handler) -> Handler:
-            self.add(method, template, handler)
-            return handler
-
-        return decorator
-
-    def resolve(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
+    def resolve(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The first route matching, with the path's parameters; None when none does."""
         # HEAD is answered by GET handlers only where a route says so explicitly (Swift).
         for route in self.routes:
             if route.method != method:
                 continue
             found = route.pattern.match(path)
             if found:
-                return route.handler, found.groupdict()
+                return route, found.groupdict()
         return None
 
     def describe(self) -> list[str]:

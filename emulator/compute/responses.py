@@ -902,3 +902,35 @@ async def delete_metadata(ctx: Ctx) -> web.StreamResponse:
     if server.metadata.pop(ctx.match["key"], None) is None:
         raise ApiError(404, "Metadata item was not found")
     return empty_response(204)
+
+
+# -- version discovery ----------------------------------------------------------------------
+
+# NHN documents (and the emulator serves) the legacy /v2 API only; Nova lists it as v2.0.
+_V2 = {
+    "id": "v2.0",
+    "status": "SUPPORTED",
+    "version": "",
+    "min_version": "",
+    "updated": "2011-01-21T11:33:21Z",
+}
+_V2_MEDIA_TYPE = "application/vnd.openstack.compute+json;version=2"
+
+
+async def list_versions(ctx: Ctx) -> web.StreamResponse:
+    """Nova's root (no token): every major version with its self link."""
+    version = {**_V2, "links": [{"rel": "self", "href": ctx.url("/v2/")}]}
+    return json_response({"versions": [version]})
+
+
+async def show_version(ctx: Ctx) -> web.StreamResponse:
+    """``/v2/`` (no token) and ``/v2/{tenant_id}`` (token): the v2.0 version document."""
+    version = {
+        **_V2,
+        "links": [
+            {"rel": "self", "href": ctx.url("/v2/")},
+            {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
+        ],
+        "media-types": [{"base": "application/json", "type": _V2_MEDIA_TYPE}],
+    }
+    return json_response({"version": version})

@@ -4,6 +4,12 @@ from nhn_proxy.emulator.base import Router
 from nhn_proxy.emulator.compute import responses
 
 router = Router()
+# Nova's version documents: the root and /v2 need no token, the tenant's root does.
+router.add("GET", "/", responses.list_versions, public=True)
+router.add("GET", "/v2", responses.show_version, public=True)
+router.add("GET", "/v2/", responses.show_version, public=True)
+router.add("GET", "/v2/{tenant_id}", responses.show_version)
+router.add("GET", "/v2/{tenant_id}/", responses.show_version)
 router.add("GET", "/v2/{tenant_id}/flavors", responses.list_flavors)
 router.add("GET", "/v2/{tenant_id}/flavors/detail", responses.list_flavors_detail)
 router.add("GET", "/v2/{tenant_id}/flavors/{flavor_id}", responses.get_flavor)

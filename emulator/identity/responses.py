@@ -121,3 +121,31 @@ async def issue_token(ctx: Ctx) -> web.StreamResponse:
 
 async def tokens_wrong_method(ctx: Ctx) -> web.StreamResponse:
     raise ApiError(405, "The method GET is not allowed for the requested URL.")
+
+
+# -- version discovery (no token) ------------------------------------------------------------
+
+# NHN documents Keystone v2.0 only, so v3 is not offered.
+_V2_MEDIA_TYPE = "application/vnd.openstack.identity-v2.0+json"
+
+
+def _v2_version(ctx: Ctx) -> dict[str, Any]:
+    return {
+        "id": "v2.0",
+        "status": "stable",
+        "updated": "2014-04-17T00:00:00Z",
+        "links": [
+            {"rel": "self", "href": ctx.url("/v2.0/")},
+            {"rel": "describedby", "type": "text/html", "href": "http://docs.openstack.org/"},
+        ],
+        "media-types": [{"base": "application/json", "type": _V2_MEDIA_TYPE}],
+    }
+
+
+async def list_versions(ctx: Ctx) -> web.StreamResponse:
+    """Keystone's root: 300 Multiple Choices with ``{"versions": {"values": [...]}}``."""
+    return json_response({"versions": {"values": [_v2_version(ctx)]}}, status=300)
+
+
+async def show_version(ctx: Ctx) -> web.StreamResponse:
+    return json_response({"version": _v2_version(ctx)})

@@ -129,3 +129,33 @@ async def get_image(ctx: Ctx) -> web.StreamResponse:
     if image is None:
         raise ApiError(404, f"No image found with ID {ctx.match['image_id']}")
     return json_response(image_view(image))
+
+
+# -- version discovery (no token) ------------------------------------------------------------
+
+# Glance v2 as a single-store Glance lists it: the newest minor CURRENT, the others SUPPORTED,
+# all served at /v2/. NHN shows no version list; the minors are upstream's (Train/Ussuri).
+_V2_MINORS = ("v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1", "v2.0")
+
+
+def _versions(ctx: Ctx) -> dict[str, Any]:
+    href = ctx.url("/v2/")
+    return {
+        "versions": [
+            {
+                "id": minor,
+                "status": "CURRENT" if index == 0 else "SUPPORTED",
+                "links": [{"rel": "self", "href": href}],
+            }
+            for index, minor in enumerate(_V2_MINORS)
+        ]
+    }
+
+
+async def list_versions(ctx: Ctx) -> web.StreamResponse:
+    """Glance's root: 300 Multiple Choices (``/versions`` answers the same list with 200)."""
+    return json_response(_versions(ctx), status=300)
+
+
+async def show_versions(ctx: Ctx) -> web.StreamResponse:
+    return json_response(_versions(ctx))

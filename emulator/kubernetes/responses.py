@@ -502,3 +502,55 @@ async def get_nodegroup(ctx: Ctx) -> web.StreamResponse:
     if wanted not in ("default-worker", cluster.nodegroup_uuid):
         raise ApiError(404, f"Nodegroup {wanted} could not be found.")
     return json_response(nodegroup_detail(ctx, cluster))
+
+
+# -- version discovery (no token: Magnum's public routes are / and /v1) -----------------------
+
+# Magnum's microversion range (container-infra 1.1 to 1.11, node groups included).
+_MIN_VERSION = "1.1"
+_MAX_VERSION = "1.11"
+
+
+async def list_versions(ctx: Ctx) -> web.StreamResponse:
+    version = {
+        "id": "v1",
+        "links": [{"href": ctx.url("/v1/"), "rel": "self"}],
+        "status": "CURRENT",
+        "max_version": _MAX_VERSION,
+        "min_version": _MIN_VERSION,
+    }
+    return json_response(
+        {
+            "versions": [version],
+            "name": "OpenStack Magnum API",
+            "description": "Magnum is an OpenStack project which aims to provide container "
+            "cluster management.",
+        }
+    )
+
+
+async def show_v1(ctx: Ctx) -> web.StreamResponse:
+    """The v1 document; of Magnum's collections only the emulated ``clusters`` is linked."""
+    body = {
+        "id": "v1",
+        "links": [
+            {"href": ctx.url("/v1/"), "rel": "self"},
+            {
+                "href": "http://docs.openstack.org/developer/magnum/dev/api-spec-v1.html",
+                "rel": "describedby",
+                "type": "text/html",
+            },
+        ],
+        "media_types": [
+            {"base": "application/json", "type": "application/vnd.openstack.magnum.v1+json"}
+        ],
+        "clusters": [
+            {"href": ctx.url("/v1/clusters/"), "rel": "self"},
+            {"href": ctx.url("/clusters/"), "rel": "bookmark"},
+        ],
+    }
+    headers = {
+        "OpenStack-API-Minimum-Version": f"container-infra {_MIN_VERSION}",
+        "OpenStack-API-Maximum-Version": f"container-infra {_MAX_VERSION}",
+    }
+    return json_response(body, headers=headers)

@@ -4,8 +4,13 @@ from nhn_proxy.emulator.base import Router
 from nhn_proxy.emulator.kubernetes import responses
 
 router = Router()
+router.add("GET", "/", responses.list_versions, public=True)
+router.add("GET", "/v1", responses.show_v1, public=True)
+router.add("GET", "/v1/", responses.show_v1, public=True)
 router.add("POST", "/v1/clusters", responses.create_cluster)
 router.add("GET", "/v1/clusters", responses.list_clusters)
+# the v1 document links the collection with a trailing slash, as Magnum (pecan) serves it
+router.add("GET", "/v1/clusters/", responses.list_clusters)
 router.add("GET", "/v1/clusters/{cluster}", responses.get_cluster)
 router.add("DELETE", "/v1/clusters/{cluster}", responses.delete_cluster)
 router.add("GET", "/v1/clusters/{cluster}/config", responses.get_config)

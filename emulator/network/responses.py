@@ -932,3 +932,33 @@ async def delete_rule(ctx: Ctx) -> web.StreamResponse:
     rule = _rule_or_404(ctx)
     del _net(ctx).tenant(ctx.tenant_id).rules[rule.id]
     return empty_response(204)
+
+
+# -- version discovery --------------------------------------------------------------------
+
+# Neutron's core collections the emulator serves (upstream's index lists core resources
+# only, never extensions such as NHN's VPCs; subnetpools are not emulated).
+_CORE_RESOURCES = (("network", "networks"), ("subnet", "subnets"), ("port", "ports"))
+
+
+async def list_versions(ctx: Ctx) -> web.StreamResponse:
+    """Neutron's root (no token): its one API version."""
+    version = {
+        "status": "CURRENT",
+        "id": "v2.0",
+        "links": [{"href": ctx.url("/v2.0/"), "rel": "self"}],
+    }
+    return json_response({"versions": [version]})
+
+
+async def list_resources(ctx: Ctx) -> web.StreamResponse:
+    """``/v2.0/`` (token): the core resources with their collection links."""
+    resources = [
+        {
+            "links": [{"href": ctx.url(f"/v2.0/{collection}"), "rel": "self"}],
+            "name": name,
+            "collection": collection,
+        }
+        for name, collection in _CORE_RESOURCES
+    ]
+    return json_response({"resources": resources})

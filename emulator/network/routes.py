@@ -4,6 +4,9 @@ from nhn_proxy.emulator.base import Router
 from nhn_proxy.emulator.network import responses
 
 router = Router()
+router.add("GET", "/", responses.list_versions, public=True)
+router.add("GET", "/v2.0", responses.list_resources)
+router.add("GET", "/v2.0/", responses.list_resources)
 router.add("GET", "/v2.0/vpcs", responses.list_vpcs)
 router.add("GET", "/v2.0/vpcs/{vpc_id}", responses.get_vpc)
 router.add("POST", "/v2.0/vpcs", responses.create_vpc)
