@@ -196,8 +196,9 @@ async def list_containers(ctx: Ctx) -> web.StreamResponse:
 
 
 async def head_account(ctx: Ctx) -> web.StreamResponse:
-    # NHN's guide says 200; upstream Swift's account server answers 204 (emulated here).
-    return web.Response(status=204, headers=_account_headers(ctx, _account(ctx)))
+    # NHN's API guide ("Query the Storage Account") answers a valid HEAD with 200, where
+    # upstream Swift's account server says 204; the usage is in the headers, with no body.
+    return web.Response(status=200, headers=_account_headers(ctx, _account(ctx)))
 
 
 async def post_account(ctx: Ctx) -> web.StreamResponse:

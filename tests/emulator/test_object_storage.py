@@ -28,10 +28,32 @@ async def test_empty_account_listings(swift):
     as_json = await swift("GET", params={"format": "json"})
     assert as_json.status == 200 and await as_json.json() == []
     head = await swift("HEAD")
-    assert head.status == 204 and head.headers["X-Account-Bytes-Used"] == "0"
+    # NHN's API guide: a valid account HEAD answers 200 (upstream Swift says 204)
+    assert head.status == 200 and head.headers["X-Account-Bytes-Used"] == "0"
     trans_id = head.headers["X-Trans-Id"]
     assert re.fullmatch(r"tx[0-9a-f]{21}-[0-9a-f]{10}", trans_id)
     assert head.headers["X-Openstack-Request-Id"] == trans_id
+
+
+async def test_account_head_counts_usage(swift):
+    """NHN's "Query the Storage Account": 200, no body, usage in three integer headers."""
+    await swift("PUT", "/a")
+    await swift("PUT", "/b")
+    await swift("PUT", "/a/one.txt", data=b"12345")
+    await swift("PUT", "/b/two.txt", data=b"abc")
+    await swift("PUT", "/b/dir/three.txt", data=b"")
+    head = await swift("HEAD")
+    assert head.status == 200
+    assert await head.read() == b""
+    assert head.headers["X-Account-Container-Count"] == "2"
+    assert head.headers["X-Account-Object-Count"] == "3"
+    assert head.headers["X-Account-Bytes-Used"] == "8"
+    # the trailing-slash form is the same call
+    assert (await swift("HEAD", "/")).status == 200
+    await swift("DELETE", "/a/one.txt")
+    head = await swift("HEAD")
+    assert head.headers["X-Account-Object-Count"] == "2"
+    assert head.headers["X-Account-Bytes-Used"] == "3"
 
 
 async def test_container_create_list_and_delete(swift):
