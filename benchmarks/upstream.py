@@ -3,6 +3,14 @@ when nginx is absent, a minimal aiohttp app serving the same canned files.
 
 `python -m benchmarks.upstream --data DIR --port P` runs the aiohttp fallback; it reads
 `DIR/routes.json` (written by `write_routes`).
+
+Listings that NHN pages by `marker` (Nova's `servers`, Glance's `images`: a canned GET file
+whose object holds such a list, on a route that takes any query) honour the marker as NHN
+does: without one the canned page; with one the items *after* it, so the page after the
+last item is empty and a pager that reads until a short page stops there instead of reading
+the same page again. An unknown marker is NHN's 400. The aiohttp fallback slices the page
+for any marker; nginx, which cannot compute, serves the one boundary a pager reaches — the
+last item's id, answered with an empty page — and 400 for any other marker.
 """
 
 from __future__ import annotations
@@ -12,10 +20,16 @@ import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from benchmarks.fixtures import UpstreamRoute
 
 NOT_FOUND = '{"itemNotFound":{"code":404,"message":"not served by the benchmark upstream"}}'
+BAD_MARKER = '{"badRequest":{"code":400,"message":"marker not found"}}'
+# the list keys of the native listings that page by marker (Nova servers, Glance images)
+LISTING_KEYS = ("servers", "images")
+# the links that announce a next page; a page after a marker is the last one served
+NEXT_LINK_KEYS = ("servers_links", "next")
 
 _COMMON = """\
 worker_processes 1;
@@ -80,6 +94,54 @@ def _user_line() -> str:
         return "user root;"
 
 
+def _listing(data_dir: Path, route: UpstreamRoute) -> tuple[dict[str, Any], str] | None:
+    """The canned document and its list key when `route` serves a listing paged by marker
+    (a GET file answering any query whose object holds a list of items with ids)."""
+    if route.method != "GET" or route.file is None or route.marker is not None:
+        return None
+    try:
+        document = json.loads((data_dir / route.file).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    for key in LISTING_KEYS:
+        items = document.get(key)
+        if isinstance(items, list) and all(
+            isinstance(item, dict) and isinstance(item.get("id"), str) for item in items
+        ):
+            return document, key
+    return None
+
+
+def page_after(document: dict[str, Any], key: str, marker: str) -> dict[str, Any] | None:
+    """The page after `marker`: every canned item after it (the static upstream ignores
+    `limit`), with no next link; None when no item has that id (NHN's 400)."""
+    items = document[key]
+    ids = [item["id"] for item in items]
+    if marker not in ids:
+        return None
+    page = {name: value for name, value in document.items() if name not in NEXT_LINK_KEYS}
+    page[key] = items[ids.index(marker) + 1 :]
+    return page
+
+
+def _after_last_file(
+    data_dir: Path, route: UpstreamRoute, document: dict[str, Any], key: str
+) -> tuple[str, str] | None:
+    """Write the (empty) page after the listing's last item; (its file name, the last id),
+    or None for an empty listing (every marker is then unknown)."""
+    if not document[key]:
+        return None
+    last = document[key][-1]["id"]
+    if any(char in last for char in '"\\$ \n'):
+        raise ValueError(f"listing id {last!r} cannot be a map key")
+    name = f"{Path(route.file or '').stem}.after-last.json"
+    page = page_after(document, key, last)
+    (data_dir / name).write_text(json.dumps(page, separators=(",", ":")))
+    return name, last
+
+
 def upstream_conf(work: Path, data_dir: Path, port: int, routes: tuple[UpstreamRoute, ...]) -> str:
     """nginx serving the canned answers: GETs from files, inline answers with `return`."""
     _prepare(work)
@@ -99,6 +161,27 @@ def upstream_conf(work: Path, data_dir: Path, port: int, routes: tuple[UpstreamR
             )
             continue
         split = {route.marker: route.file for route in group}
+        listing = _listing(data_dir, group[0]) if len(group) == 1 else None
+        if listing is not None:
+            variable = f"$bench_file_{number}"
+            after = _after_last_file(data_dir, group[0], *listing)
+            entries = [f'        "" /{group[0].file};']
+            if after is not None:
+                entries.append(f'        "{after[1]}" /{after[0]};')
+            maps.append(
+                f"    map $arg_marker {variable} {{\n"
+                + "\n".join(entries)
+                + '\n        default "";\n    }'
+            )
+            locations.append(
+                f"        location = {path} {{\n"
+                f'            if ({variable} = "") {{\n'
+                f"                return 400 {_quoted(BAD_MARKER)};\n"
+                "            }\n"
+                f"            try_files {variable} =404;\n"
+                "        }"
+            )
+            continue
         if None in split:
             target = f"/{split[None]}"
         else:
@@ -169,7 +252,11 @@ def aiohttp_app(data_dir: Path):
 
     routes = [UpstreamRoute(**item) for item in json.loads((data_dir / "routes.json").read_text())]
     bodies: dict[tuple[str, str], list[tuple[bool | None, int, bytes]]] = defaultdict(list)
+    listings: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
     for route in routes:
+        listing = _listing(data_dir, route)
+        if listing is not None:
+            listings[(route.method, route.path)] = listing
         payload = (
             (data_dir / route.file).read_bytes()
             if route.file is not None
@@ -180,7 +267,14 @@ def aiohttp_app(data_dir: Path):
     async def handle(request: web.Request) -> web.Response:
         if request.can_read_body:
             await request.read()
-        has_marker = bool(request.query.get("marker"))
+        marker_value = request.query.get("marker", "")
+        listing = listings.get((request.method, request.path))
+        if listing is not None and marker_value:
+            page = page_after(*listing, marker_value)
+            if page is None:
+                return web.Response(text=BAD_MARKER, status=400, content_type="application/json")
+            return web.json_response(page)
+        has_marker = bool(marker_value)
         for marker, status, payload in bodies.get((request.method, request.path), ()):
             if marker is None or marker == has_marker:
                 return web.Response(body=payload, status=status, content_type="application/json")
