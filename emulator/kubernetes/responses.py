@@ -1,8 +1,9 @@
 """Kubernetes' (NKS, Magnum v1) handlers: clusters, kubeconfig, supported versions, node
-groups.
+groups and NKS's add-on catalog.
 
-Creation validates what NHN documents: the ``iaas_console`` template, string labels, a
-supported ``kube_tag`` and existing VPC, subnet, flavor, key pair and node image of the
+Creation validates what NHN documents: NKS's cluster name rule, the ``iaas_console``
+template, string labels, a supported ``kube_tag``, the add-ons (known names and versions, one
+CNI and one kube-dns add-on) and existing VPC, subnet, flavor, key pair and node image of the
 caller's tenant — looked up in the other services' state through ``ctx.regional``.
 """
 
@@ -12,6 +13,7 @@ import base64
 import ipaddress
 import re
 import secrets
+import uuid
 from typing import Any
 
 from aiohttp import web
@@ -19,10 +21,17 @@ from aiohttp import web
 from nhn_proxy.emulator.base import Ctx, empty_response, iso_offset, json_response, new_uuid
 from nhn_proxy.emulator.errors import ApiError
 from nhn_proxy.emulator.kubernetes.models import (
+    ADDON_MIN_K8S,
+    ADDON_TYPES,
+    ADDONS,
+    DEFAULT_ADDONS,
     SUPPORTED_EVENTS,
     SUPPORTED_K8S,
+    Addon,
     Cluster,
     KubernetesState,
+    addon_type_uuid,
+    addon_uuid,
 )
 
 _REQUIRED_FIELDS = (
@@ -47,7 +56,15 @@ _REQUIRED_LABELS = (
 )
 # Labels whose value is an array, not a string (NHN's table).
 _ARRAY_LABELS = ("extra_security_groups", "extra_volumes")
-_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]*$")
+# NKS's cluster name rule (user guide, "Create a cluster"; raised from 20 to 32 characters in
+# the 2022-11-29 release): at most 32 lowercase letters, digits and '-', starting with a letter
+# and ending with a letter or digit, and not in RFC 4122 UUID format.
+_NAME = re.compile(r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")
+_NAME_RULE = (
+    "Cluster names must be at most 32 characters: lowercase letters, digits and '-', "
+    "starting with a lowercase letter and ending with a lowercase letter or digit, "
+    "and not in UUID format."
+)
 # Ranges a cluster subnet may not overlap (link-local and NKS internal).
 _RESERVED_RANGES = ("169.254.0.0/16", "198.18.0.0/19")
 _PLATFORM_VERSION = "1.202511.0"
@@ -156,6 +173,103 @@ def _invalid(field_name: str, value: Any, reason: str) -> ApiError:
     return ApiError(
         400, f"Invalid input for field/attribute {field_name}. Value: {value!r}. {reason}"
     )
+
+
+def _uuid_like(value: str) -> bool:
+    """Whether Magnum (oslo's ``is_uuid_like``) would read ``value`` as a UUID rather than a
+    name: any spelling of one, with or without hyphens (32 hex digits fit in 32 characters)."""
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return False
+    return parsed.hex == value.replace("-", "").lower()
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not _NAME.match(name) or _uuid_like(name):
+        raise _invalid("name", name, _NAME_RULE)
+    return name
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+def _addon_options(addon: Addon, options: Any) -> dict[str, Any]:
+    """The options of one requested add-on checked against its ``option_schemas``, with the
+    defaults of the options not given."""
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise _invalid(f"addons.{addon.name}.options", options, "Must be an object.")
+    schemas = {option.name: option for option in addon.options}
+    for key, value in options.items():
+        schema = schemas.get(key)
+        if schema is None:
+            raise ApiError(400, f"Add-on {addon.name} has no option {key!r}.")
+        if schema.data_type == "SELECT" and value not in schema.choices:
+            raise ApiError(
+                400,
+                f"Option {key} of add-on {addon.name} must be one of "
+                f"{', '.join(schema.choices)}; got {value!r}.",
+            )
+        integer = isinstance(value, int) and not isinstance(value, bool)
+        if schema.data_type == "INTEGER" and not integer:
+            raise ApiError(400, f"Option {key} of add-on {addon.name} must be an integer.")
+        if schema.data_type == "STRING" and not isinstance(value, str):
+            raise ApiError(400, f"Option {key} of add-on {addon.name} must be a string.")
+    checked = dict(options)
+    for schema in addon.options:
+        if schema.name in checked:
+            continue
+        if schema.mandatory:
+            raise ApiError(400, f"Option {schema.name} of add-on {addon.name} is required.")
+        if schema.default is not None:
+            checked[schema.name] = schema.default
+    return checked
+
+
+def _validate_addons(addons: Any, kube_tag: str) -> list[dict[str, Any]]:
+    """``addons`` as NKS checks it: optional (NHN's API guide), but a given list names known
+    add-ons in supported versions and holds one add-on of each mandatory type (a CNI and
+    kube-dns). Without it the cluster gets NHN's default pair."""
+    if addons is None:
+        return [dict(addon, options=dict(addon["options"])) for addon in DEFAULT_ADDONS]
+    if not isinstance(addons, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("name"), str) and isinstance(a.get("version"), str)
+        for a in addons
+    ):
+        raise _invalid("addons", addons, "Must be a list of {name, version, options} objects.")
+    checked: list[dict[str, Any]] = []
+    types: set[str] = set()
+    for requested in addons:
+        name, version = requested["name"], requested["version"]
+        addon = ADDONS.get(name)
+        if addon is None:
+            raise ApiError(
+                400,
+                f"Add-on {name} could not be found. Available add-ons: {', '.join(ADDONS)}.",
+            )
+        if version not in addon.versions:
+            raise ApiError(
+                400,
+                f"Version {version} of add-on {name} could not be found. "
+                f"Available versions: {', '.join(addon.versions)}.",
+            )
+        if addon.type in types:
+            raise ApiError(400, f"Only one add-on of type {addon.type} may be installed.")
+        if _version_key(kube_tag) < _version_key(ADDON_MIN_K8S):
+            raise ApiError(
+                400, f"Add-on {name} {version} needs Kubernetes {ADDON_MIN_K8S} or later."
+            )
+        types.add(addon.type)
+        options = _addon_options(addon, requested.get("options"))
+        checked.append({"name": name, "version": version, "options": options})
+    for type_name, mandatory in ADDON_TYPES.items():
+        if mandatory and type_name not in types:
+            offered = ", ".join(a.name for a in ADDONS.values() if a.type == type_name)
+            raise ApiError(400, f"An add-on of type {type_name} is required ({offered}).")
+    return checked
 
 
 def _validate_labels(ctx: Ctx, labels: Any) -> dict[str, Any]:
@@ -282,14 +396,7 @@ async def create_cluster(ctx: Ctx) -> web.StreamResponse:
     for key in _REQUIRED_FIELDS:
         if body.get(key) is None:
             raise _invalid(key, None, "Mandatory field missing.")
-    name = body["name"]
-    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 255:
-        raise _invalid(
-            "name",
-            name,
-            "Cluster names must start with a letter and contain only "
-            "letters, digits, '_', '.' and '-'.",
-        )
+    name = _check_name(body["name"])
     template = body["cluster_template_id"]
     if template != "iaas_console":
         # NKS only accepts the literal "iaas_console" template.
@@ -306,16 +413,11 @@ async def create_cluster(ctx: Ctx) -> web.StreamResponse:
         or create_timeout < 0
     ):
         raise _invalid("create_timeout", create_timeout, "Must be a non-negative integer.")
-    addons = body.get("addons", [])
-    if not isinstance(addons, list) or not all(
-        isinstance(a, dict) and isinstance(a.get("name"), str) and isinstance(a.get("version"), str)
-        for a in addons
-    ):
-        raise _invalid("addons", addons, "Must be a list of {name, version, options} objects.")
     for key in ("keypair", "flavor_id", "fixed_network", "fixed_subnet"):
         if not isinstance(body[key], str):
             raise _invalid(key, body[key], "Wrong type. Expected 'str'")
     labels = _validate_labels(ctx, body["labels"])
+    addons = _validate_addons(body.get("addons"), labels["kube_tag"])
 
     nks = _nks(ctx)
     data = nks.tenant(ctx.tenant_id)
@@ -433,6 +535,66 @@ async def supports(ctx: Ctx) -> web.StreamResponse:
     return json_response(
         {"supported_k8s": dict(SUPPORTED_K8S), "supported_event_type": dict(SUPPORTED_EVENTS)}
     )
+
+
+# -- add-on catalog (NHN's "Add-on Management": types and add-ons NKS offers) -------------------
+
+
+def _addon_type_view(type_name: str) -> dict[str, Any]:
+    return {
+        "uuid": addon_type_uuid(type_name),
+        "name": type_name,
+        "mandatory": ADDON_TYPES[type_name],
+    }
+
+
+def _addon_view(addon: Addon, version: str) -> dict[str, Any]:
+    return {
+        "uuid": addon_uuid(addon.name, version),
+        "type": addon.type,
+        "version": version,
+        "name": addon.name,
+        "option_schemas": [
+            {
+                "name": option.name,
+                "data_type": option.data_type,
+                "default": option.default,
+                "updatable": option.updatable,
+                "mandatory": option.mandatory,
+                "choices": list(option.choices),
+            }
+            for option in addon.options
+        ],
+        "k8s_min_version": ADDON_MIN_K8S,
+        "k8s_max_version": None,
+        "description": addon.description,
+    }
+
+
+async def list_addon_types(ctx: Ctx) -> web.StreamResponse:
+    return json_response({"addon_types": [_addon_type_view(name) for name in ADDON_TYPES]})
+
+
+async def get_addon_type(ctx: Ctx) -> web.StreamResponse:
+    wanted = ctx.match["addon_type"]
+    for name in ADDON_TYPES:
+        if wanted in (name, addon_type_uuid(name)):
+            return json_response(_addon_type_view(name))
+    raise ApiError(404, f"Addon type {wanted} could not be found.")
+
+
+async def list_addons(ctx: Ctx) -> web.StreamResponse:
+    views = [_addon_view(addon, version) for addon in ADDONS.values() for version in addon.versions]
+    return json_response({"addons": views})
+
+
+async def get_addon(ctx: Ctx) -> web.StreamResponse:
+    wanted = ctx.match["addon"]
+    for addon in ADDONS.values():
+        for version in addon.versions:
+            if wanted == addon_uuid(addon.name, version):
+                return json_response(_addon_view(addon, version))
+    raise ApiError(404, f"Addon {wanted} could not be found.")
 
 
 # -- node groups ---------------------------------------------------------------------------------

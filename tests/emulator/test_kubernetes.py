@@ -157,6 +157,155 @@ async def test_nks_only_in_nks_regions(emu):
 
 
 async def test_unemulated_nks_endpoint_is_501(emu):
-    response = await emu.call("GET", f"{NKS}/addon_types/")
+    response = await emu.call("GET", f"{NKS}/clusters/test-k8s/events")
     assert response.status == 501
     assert (await response.json())["errors"][0]["code"] == "server"
+
+
+async def _create_status(emu, body) -> tuple[int, str]:
+    response = await emu.call("POST", f"{NKS}/clusters", json=body)
+    payload = await response.json()
+    if response.status == 202:
+        return 202, payload["uuid"]
+    error = payload["errors"][0]
+    assert error["status"] == response.status and error["code"] == "client", payload
+    return response.status, error["detail"]
+
+
+async def test_cluster_names_follow_nks_rule(emu):
+    """NKS user guide: at most 32 lowercase letters, digits and '-', a letter first, a letter
+    or digit last, never a UUID (2022-11-29 release: 20 -> 32 characters)."""
+    good = await cluster_body(emu)
+    accepted = ["k" * 32, "a", "my-cluster-01", "x1"]
+    refused = [
+        "k" * 33,
+        "My-cluster",
+        "1cluster",
+        "cluster-",
+        "my_cluster",
+        "my.cluster",
+        "",
+        "abcdef0123456789abcdef0123456789",  # 32 hex digits: Magnum reads it as a UUID
+        "5801ef8a-3760-4858-b467-fc4c1201241d",
+        7,
+    ]
+    for name in refused:
+        status, detail = await _create_status(emu, {**good, "name": name})
+        assert status == 400, (name, detail)
+        assert detail.startswith("Invalid input for field/attribute name.") and "32" in detail
+    for name in accepted:
+        status, _ = await _create_status(emu, {**good, "name": name})
+        assert status == 202, name
+    names = {c["name"] for c in (await emu.json("GET", f"{NKS}/clusters"))["clusters"]}
+    assert names == set(accepted)
+
+
+async def test_cluster_addons_checked_as_nks_does(emu):
+    good = await cluster_body(emu)
+    calico = {"name": "calico", "version": "v3.28.2-nks1", "options": {"mode": "vxlan"}}
+    coredns = {"name": "coredns", "version": "1.8.4-nks1"}
+
+    def with_addons(name: str, addons):
+        body = copy.deepcopy(good)
+        body["name"] = name
+        if addons is None:
+            body.pop("addons")
+        else:
+            body["addons"] = addons
+        return body
+
+    refused = {
+        "no CNI": [coredns],
+        "no kube-dns": [calico],
+        "empty": [],
+        "unknown add-on": [calico, coredns, {"name": "weave", "version": "v2.8.1"}],
+        "unknown version": [{**calico, "version": "v3.99.0-nks1"}, coredns],
+        "coredns version of calico": [{**calico, "version": "1.8.4-nks1"}, coredns],
+        "twice": [calico, calico, coredns],
+        "unknown mode": [{**calico, "options": {"mode": "ipip"}}, coredns],
+        "unknown option": [calico, {**coredns, "options": {"replicas": 2}}],
+        "options not an object": [{**calico, "options": "vxlan"}, coredns],
+        "not a list": {"calico": "v3.28.2-nks1"},
+        "no version": [{"name": "calico"}, coredns],
+    }
+    for case, addons in refused.items():
+        status, detail = await _create_status(emu, with_addons("refused", addons))
+        assert status == 400, (case, detail)
+    status, detail = await _create_status(emu, with_addons("x", [calico]))
+    assert "type kube-dns is required" in detail
+    status, detail = await _create_status(
+        emu, with_addons("x", [calico, coredns, {"name": "weave", "version": "v2.8.1"}])
+    )
+    assert "Add-on weave could not be found" in detail
+
+    accepted = {
+        "documented": [calico, coredns],
+        "newer builds": [
+            {"name": "calico", "version": "v3.30.2-nks2", "options": {"mode": "ebpf"}},
+            {"name": "coredns", "version": "1.8.4-nks2", "options": {}},
+        ],
+        "default mode": [{"name": "calico", "version": "v3.28.2-nks2"}, coredns],
+        "optional add-ons too": [
+            calico,
+            coredns,
+            {"name": "metrics-server", "version": "v0.4.4-nks1"},
+            {"name": "cinder-csi-plugin", "version": "v1.27.102-nks3"},
+        ],
+        # NHN's API guide marks `addons` optional
+        "none given": None,
+    }
+    for index, addons in enumerate(accepted.values()):
+        status, _ = await _create_status(emu, with_addons(f"accepted-{index}", addons))
+        assert status == 202, addons
+    assert len((await emu.json("GET", f"{NKS}/clusters"))["clusters"]) == len(accepted)
+
+
+async def test_addon_catalog(emu):
+    """NHN's "View a List of Add-ons" / "View Add-ons" / add-on types."""
+    addons = (await emu.json("GET", f"{NKS}/addons/"))["addons"]
+    assert (await emu.json("GET", f"{NKS}/addons"))["addons"] == addons
+    by_version = {(a["name"], a["version"]): a for a in addons}
+    calico = by_version[("calico", "v3.28.2-nks1")]
+    # NHN's documented example entry, but for the uuid
+    assert {k: v for k, v in calico.items() if k != "uuid"} == {
+        "type": "cni",
+        "version": "v3.28.2-nks1",
+        "name": "calico",
+        "option_schemas": [
+            {
+                "name": "mode",
+                "data_type": "SELECT",
+                "default": "vxlan",
+                "updatable": False,
+                "mandatory": False,
+                "choices": ["vxlan", "ebpf"],
+            }
+        ],
+        "k8s_min_version": "v1.26.0",
+        "k8s_max_version": None,
+        "description": "Calico is a CNI plugin for Kubernetes that provides networking and "
+        "network security.",
+    }
+    coredns = by_version[("coredns", "1.8.4-nks1")]
+    assert coredns["type"] == "kube-dns" and coredns["option_schemas"] == []
+    assert ("calico", "v3.30.2-nks2") in by_version and ("coredns", "1.8.4-nks2") in by_version
+    assert len({a["uuid"] for a in addons}) == len(addons)
+    assert await emu.json("GET", f"{NKS}/addons/{calico['uuid']}") == calico
+    missing = await emu.call("GET", f"{NKS}/addons/{calico['name']}")
+    assert missing.status == 404 and (await missing.json())["errors"][0]["status"] == 404
+
+    types = (await emu.json("GET", f"{NKS}/addon_types/"))["addon_types"]
+    mandatory = {t["name"]: t["mandatory"] for t in types}
+    assert mandatory == {
+        "cni": True,
+        "kube-dns": True,
+        "cinder-csi-plugin": False,
+        "metrics-server": False,
+        "snapshot-controller": False,
+        "nfs-csi-plugin": False,
+    }
+    cni = next(t for t in types if t["name"] == "cni")
+    assert await emu.json("GET", f"{NKS}/addon_types/cni") == cni
+    assert await emu.json("GET", f"{NKS}/addon_types/{cni['uuid']}") == cni
+    assert {a["type"] for a in addons} == set(mandatory)
+    assert (await emu.call("GET", f"{NKS}/addon_types/flannel")).status == 404
