@@ -39,6 +39,8 @@ class EmulatorOptions:
     build_delay: float = 3.0
     # How long NKS clusters stay CREATE_IN_PROGRESS / DELETE_IN_PROGRESS.
     cluster_delay: float = 10.0
+    # How long a volume stays creating / attaching / detaching / deleting; None: build_delay.
+    volume_delay: float | None = None
     nks_regions: tuple[str, ...] = ("kr1", "kr2", "kr3")
     users: tuple[DemoUser, ...] = (DemoUser(),)
 
@@ -49,7 +51,8 @@ class EmulatorOptions:
         for region in (*self.regions, *self.nks_regions):
             if not region or region != region.lower() or "/" in region:
                 raise ValueError(f"EmulatorOptions: invalid region code {region!r}")
-        if min(self.token_lifetime, self.build_delay, self.cluster_delay) < 0:
+        delays = (self.build_delay, self.cluster_delay, self.volume_delay or 0.0)
+        if min(self.token_lifetime, *delays) < 0:
             raise ValueError("EmulatorOptions: delays and token_lifetime must be >= 0")
         tenants = [t for u in self.users for t in (u.tenant_id, u.storage_tenant_id)]
         if len(tenants) != len(set(tenants)):

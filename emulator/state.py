@@ -3,7 +3,8 @@
 ``RegionState`` is how services reach each other: a handler gets it as ``ctx.regional``
 (compute finds subnets, ports and security groups in ``.network`` and images in
 ``.image``), and ``settle`` hands it to the services whose transitions free another
-service's resources (a deleted server's ports, a deleted cluster's node addresses).
+service's resources (a deleted server's ports, a deleted cluster's node addresses, a deleted
+server's volumes).
 """
 
 from __future__ import annotations
@@ -33,11 +34,16 @@ class RegionState:
             else None
         )
         self.object_storage = ObjectStorageState()
-        self.block_storage = BlockStorageState(region)
+        volume_delay = options.volume_delay
+        self.block_storage = BlockStorageState(
+            region, options.build_delay if volume_delay is None else volume_delay
+        )
 
     def settle(self, tenant_id: str, now: float) -> None:
         """Apply finished transitions before a request reads or changes anything."""
         self.compute.settle(tenant_id, now, self)
+        # after compute: a volume whose server is gone by now is detached in the same pass
+        self.block_storage.settle(tenant_id, now, self)
         if self.kubernetes is not None:
             self.kubernetes.settle(tenant_id, now, self)
 

@@ -1,7 +1,7 @@
 """Compute's URL table (paths after ``/{region}/compute``)."""
 
 from nhn_proxy.emulator.base import Router
-from nhn_proxy.emulator.compute import responses
+from nhn_proxy.emulator.compute import attachments, responses
 
 router = Router()
 # Nova's version documents: the root and /v2 need no token, the tenant's root does.
@@ -31,3 +31,9 @@ router.add("PUT", "/v2/{tenant_id}/servers/{server_id}/metadata/{key}", response
 router.add(
     "DELETE", "/v2/{tenant_id}/servers/{server_id}/metadata/{key}", responses.delete_metadata
 )
+# Block Storage volumes attach on the compute endpoint (attachments.py)
+_ATTACHMENTS = "/v2/{tenant_id}/servers/{server_id}/os-volume_attachments"
+router.add("GET", _ATTACHMENTS, attachments.list_attachments)
+router.add("POST", _ATTACHMENTS, attachments.attach_volume)
+router.add("GET", _ATTACHMENTS + "/{volume_id}", attachments.get_attachment)
+router.add("DELETE", _ATTACHMENTS + "/{volume_id}", attachments.detach_volume)
