@@ -2,10 +2,15 @@
 NHN exposes (ports, floating IPs, security groups and rules).
 
 A VPC *is* a Neutron network and a VPC subnet *is* a Neutron subnet (same ids), so both
-views are rendered from one model. Every tenant of a region is seeded lazily with a
-"Default Network" VPC, a "default" subnet and a "default" security group; the shared
-external ``public_network`` (owned by an NHN tenant) is visible to everyone. Compute and
-NKS reach these resources through the region's state (``RegionState.network``).
+views are rendered from one model. Every tenant of a region is seeded lazily as NHN's first use of
+Compute and Network does (VPC console guide): a "Default Network" VPC (192.168.0.0/16), a
+"default" subnet (192.168.0.0/24), the VPC's routing table ``vpc-{id}`` with an internet
+gateway ``ig-{id}`` attached, and a "default" security group; the shared external
+``public_network`` (owned by an NHN tenant) is visible to everyone. A VPC created later
+gets its routing table but no internet gateway ("it must be created and connected"); the
+emulator does not emulate internet gateways beyond the seeded one, so such a VPC stays
+private (its subnets cannot take floating IPs, NKS sees no gateway). Compute and NKS reach
+these resources through the region's state (``RegionState.network``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ _OTHER_EXTERNAL_CIDRS = ("198.51.100.0/24", "203.0.113.0/24")
 # this keeps available_ip_count at 251 for a /24 as in NHN's examples.
 _FIRST_HOST_OFFSET = 4
 _RESERVED_PER_SUBNET = 5
+# NHN allows at most 10 subnets in one VPC.
+MAX_SUBNETS_PER_VPC = 10
 
 
 def mac_address() -> str:
@@ -124,6 +131,9 @@ class RoutingTable:
     tenant_id: str
     created: float
     default: bool = True
+    # The internet gateway attached to the table (NHN's ``gateway_id`` / ``gateway_name``).
+    gateway_id: str | None = None
+    gateway_name: str | None = None
 
 
 @dataclass
@@ -252,6 +262,9 @@ class NetworkState:
         )
         data.vpcs[vpc.id] = vpc
         table = self.default_table(vpc)
+        # NHN's first-use setup attaches an internet gateway named after the table's id.
+        table.gateway_id = seed_uuid(self.region, tenant_id, "default-igw")
+        table.gateway_name = f"ig-{table.id[:13]}"
         data.routingtables[table.id] = table
         subnet = Subnet(
             id=seed_uuid(self.region, tenant_id, "default-subnet"),
@@ -269,7 +282,9 @@ class NetworkState:
             tenant_id=tenant_id,
         )
         data.security_groups[group.id] = group
-        # Upstream default group: ingress from members of itself, egress anywhere.
+        # NHN's documented default group (Security Groups API guide): ingress only from
+        # members of the group itself (so nothing from outside: "blocks all incoming
+        # traffic"), egress anywhere; IPv4 and IPv6 each, descriptions empty.
         for direction, ethertype in (
             ("ingress", "IPv4"),
             ("ingress", "IPv6"),
@@ -283,6 +298,7 @@ class NetworkState:
                 direction=direction,
                 ethertype=ethertype,
                 remote_group_id=group.id if direction == "ingress" else None,
+                description="",
             )
             data.rules[rule.id] = rule
         return data
@@ -331,6 +347,19 @@ class NetworkState:
         if subnet is None:
             raise ApiError(404, f"Subnet {subnet_id} could not be found.", kind="SubnetNotFound")
         return subnet
+
+    def table_of(self, subnet: Subnet) -> RoutingTable | None:
+        """The routing table of ``subnet``: its VPC's (default) table; None for the public
+        network's subnets."""
+        vpc = self.find_vpc(subnet.tenant_id, subnet.vpc_id)
+        if vpc is None or vpc.external:
+            return None
+        return self.tenant(subnet.tenant_id).routingtables.get(vpc.routingtable_id)
+
+    def internet_gateway_of(self, subnet: Subnet) -> str | None:
+        """The id of the internet gateway ``subnet`` reaches through its routing table."""
+        table = self.table_of(subnet)
+        return table.gateway_id if table is not None else None
 
     def subnets_of(self, vpc: Vpc) -> list[Subnet]:
         if vpc.external:

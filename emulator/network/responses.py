@@ -23,6 +23,7 @@ from nhn_proxy.emulator.base import (
 )
 from nhn_proxy.emulator.errors import ApiError
 from nhn_proxy.emulator.network.models import (
+    MAX_SUBNETS_PER_VPC,
     FloatingIp,
     NetworkState,
     Port,
@@ -34,18 +35,21 @@ from nhn_proxy.emulator.network.models import (
     Vpc,
 )
 
-# VPC CIDRs must lie in a private range.
+# VPC CIDRs must lie in a private range and be at least a /24 (NHN's VPC console guide).
 _PRIVATE_RANGES = tuple(
     ipaddress.ip_network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 )
+_MAX_VPC_PREFIX = 24
 
 
 # -- views ------------------------------------------------------------------------------
 
 
-def vpc_view(vpc: Vpc, *, micro: bool = False) -> dict[str, Any]:
-    return {
-        "router:external": vpc.external,
+def vpc_view(vpc: Vpc, *, micro: bool = False, external_flag: bool = True) -> dict[str, Any]:
+    """A VPC as listed; the create and update answers (``external_flag=False``) carry no
+    ``router:external``, as NHN's create example shows."""
+    view: dict[str, Any] = {"router:external": vpc.external} if external_flag else {}
+    return view | {
         "name": vpc.name,
         "tenant_id": vpc.tenant_id,
         "state": "available",
@@ -57,15 +61,18 @@ def vpc_view(vpc: Vpc, *, micro: bool = False) -> dict[str, Any]:
 
 
 def _table_ref(net: NetworkState, subnet: Subnet) -> dict[str, Any] | None:
-    vpc = net.find_vpc(subnet.tenant_id, subnet.vpc_id)
-    if vpc is None or vpc.external:
+    """The subnet's ``routingtable``: its VPC's default table (``explicit: false``, subnets
+    are never attached to another one here) with the internet gateway attached to it, if
+    any (``gateway_id``: what NKS looks at for the external network labels)."""
+    table = net.table_of(subnet)
+    if table is None:
         return None
     return {
-        "gateway_id": None,
-        "default_table": True,
+        "gateway_id": table.gateway_id,
+        "default_table": table.default,
         "explicit": False,
-        "id": vpc.routingtable_id,
-        "name": f"vpc-{vpc.id[:13]}",
+        "id": table.id,
+        "name": table.name,
     }
 
 
@@ -335,8 +342,10 @@ async def get_vpc(ctx: Ctx) -> web.StreamResponse:
 
 
 def _validate_vpc_cidr(value: str) -> str:
+    """NHN's VPC console guide: a VPC lies in one of RFC 1918's private ranges (so never in
+    link-local 169.254.0.0/16) and is at least a /24 ("10.0.0.0/28: range is too small");
+    the wording and status of NHN's refusal are unconfirmed (Neutron's InvalidInput 400)."""
     network = _cidr(value, "cidrv4")
-    # NHN's console only offers private ranges from /8 to /28 (unconfirmed for the API).
     if not any(network.subnet_of(private) for private in _PRIVATE_RANGES):
         raise ApiError(
             400,
@@ -344,10 +353,11 @@ def _validate_vpc_cidr(value: str) -> str:
             "10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16.",
             kind="InvalidInput",
         )
-    if network.prefixlen > 28:
+    if network.prefixlen > _MAX_VPC_PREFIX:
         raise ApiError(
             400,
-            f"Invalid input for operation: VPC CIDR {value} is smaller than /28.",
+            f"Invalid input for operation: VPC CIDR {value} is too small; a VPC must be "
+            f"/{_MAX_VPC_PREFIX} or larger.",
             kind="InvalidInput",
         )
     return str(network)
@@ -364,7 +374,7 @@ async def create_vpc(ctx: Ctx) -> web.StreamResponse:
     table = net.default_table(vpc)
     data.routingtables[table.id] = table
     # Right after creation NHN prints create_time with microseconds.
-    return json_response({"vpc": vpc_view(vpc, micro=True)}, status=201)
+    return json_response({"vpc": vpc_view(vpc, micro=True, external_flag=False)}, status=201)
 
 
 def _own_vpc(ctx: Ctx) -> Vpc:
@@ -392,7 +402,8 @@ async def update_vpc(ctx: Ctx) -> web.StreamResponse:
         vpc.cidr = str(cidr)
     if name is not None:
         vpc.name = name
-    return json_response({"vpc": vpc_view(vpc)})
+    # network.md: the update answers the create's fields (no router:external).
+    return json_response({"vpc": vpc_view(vpc, external_flag=False)})
 
 
 async def delete_vpc(ctx: Ctx) -> web.StreamResponse:
@@ -451,7 +462,17 @@ async def create_vpcsubnet(ctx: Ctx) -> web.StreamResponse:
             f"Invalid input for operation: Subnet CIDR {cidr} is smaller than /28.",
             kind="InvalidInput",
         )
-    for sibling in net.subnets_of(vpc):
+    siblings = net.subnets_of(vpc)
+    if len(siblings) >= MAX_SUBNETS_PER_VPC:
+        # NHN's limit of 10 subnets per VPC; its refusal is unconfirmed: Neutron's quota
+        # error (OverQuota, 409).
+        raise ApiError(
+            409,
+            f"Quota exceeded for resources: ['subnet']. VPC {vpc.id} already has "
+            f"{len(siblings)} subnets; NHN allows at most {MAX_SUBNETS_PER_VPC} per VPC.",
+            kind="OverQuota",
+        )
+    for sibling in siblings:
         if sibling.network.overlaps(cidr):
             raise ApiError(
                 400,
@@ -504,8 +525,8 @@ def _table_view(
         "name": table.name,
         "default_table": table.default,
         "distributed": True,
-        "gateway_id": None,
-        "gateway_name": None,
+        "gateway_id": table.gateway_id,
+        "gateway_name": table.gateway_name,
         "tenant_id": table.tenant_id,
         "state": "available",
         "create_time": vpc_time(table.created),
@@ -525,6 +546,20 @@ def _table_view(
                 "tenant_id": table.tenant_id,
             }
         ]
+        if table.gateway_id is not None:
+            # An attached internet gateway adds the default route (network.md); what NHN
+            # shows as its "gateway" address is unconfirmed (null here).
+            view["routes"].append(
+                {
+                    "id": seed_uuid(table.id, "igw", table.gateway_id),
+                    "cidr": "0.0.0.0/0",
+                    "mask": 0,
+                    "gateway": None,
+                    "gateway_id": table.gateway_id,
+                    "routingtable_id": table.id,
+                    "tenant_id": table.tenant_id,
+                }
+            )
     elif detail:
         view["vpcs"] = [{"id": table.vpc_id, "name": vpc.name if vpc else ""}]
         view["subnets"] = [{"id": s.id, "name": s.name} for s in subnets]
@@ -624,6 +659,18 @@ def _associate(ctx: Ctx, fip: FloatingIp, port_id: Any, fixed_ip: Any) -> None:
             400,
             f"Bad floatingip request: Port {port_id} does not have fixed ip {fixed_ip}.",
             kind="BadRequest",
+        )
+    subnet = net.find_subnet(ctx.tenant_id, port.subnet_id)
+    if subnet is None or net.internet_gateway_of(subnet) is None:
+        # NHN: a floating IP connects only when the instance's subnet is on a routing
+        # table attached to an internet gateway; Neutron's refusal when the external
+        # network cannot be reached from the subnet is this 404.
+        raise ApiError(
+            404,
+            f"External network {fip.network_id} is not reachable from subnet "
+            f"{port.subnet_id}.  Therefore, cannot associate Port {port_id} with a "
+            "Floating IP.",
+            kind="ExternalGatewayForFloatingIPNotFound",
         )
     for other in net.floating_ips_of_port(ctx.tenant_id, port_id):
         if other.id != fip.id:
@@ -834,17 +881,130 @@ async def get_rule(ctx: Ctx) -> web.StreamResponse:
     return json_response({"security_group_rule": _fields(ctx, rule_view(_rule_or_404(ctx)))})
 
 
-def _port_number(value: Any, key: str) -> int | None:
+# Protocol names Neutron accepts for a rule (besides the numbers 0-255); "any" means null.
+_PROTOCOL_NUMBERS = {
+    "ah": 51,
+    "dccp": 33,
+    "egp": 8,
+    "esp": 50,
+    "gre": 47,
+    "icmp": 1,
+    "igmp": 2,
+    "ipip": 4,
+    "ospf": 89,
+    "pgm": 113,
+    "rsvp": 46,
+    "sctp": 132,
+    "tcp": 6,
+    "udp": 17,
+    "udplite": 136,
+    "vrrp": 112,
+}
+# Protocols whose port_range_min/max are a port range (Neutron's SG_PORT_PROTO_NAMES).
+_PORT_PROTOCOLS = {6, 17, 33, 132, 136}
+_ICMP = 1
+_ICMP_MAX = 255
+
+
+def _bad_rule(message: str, kind: str) -> ApiError:
+    return ApiError(400, message, kind=kind)
+
+
+def _rule_protocol(value: Any) -> tuple[str | None, int | None]:
+    """Neutron's protocol conversion: a name (any case) or a number 0-255 (int or digits);
+    null and "any" mean every protocol. Returns (stored value, protocol number)."""
+    if value is None or (isinstance(value, str) and value.lower() == "any"):
+        return None, None
+    if isinstance(value, str) and value.lower() in _PROTOCOL_NUMBERS:
+        return value.lower(), _PROTOCOL_NUMBERS[value.lower()]
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and value.isdigit() and 0 <= int(value) <= 255:
+        return value, int(value)
+    names = sorted(["any", *_PROTOCOL_NUMBERS])
+    raise _bad_rule(
+        f"Security group rule protocol {value} not supported. Only protocol values "
+        f"{names} and integer representations [0 to 255] are supported.",
+        "SecurityGroupRuleInvalidProtocol",
+    )
+
+
+def _port_number(value: Any) -> int | None:
+    """A port attribute as Neutron converts it: an integer 0-65535 (NHN's own sample sends
+    it as a string, "80"), or null."""
     if value is None:
         return None
-    # NHN's own sample sends the ports as strings ("80"); Neutron accepts both.
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
-        raise ApiError(
-            400, f"Invalid value for port {value}.", kind="SecurityGroupInvalidPortValue"
-        )
+        raise _bad_rule(f"Invalid value for port {value}.", "SecurityGroupInvalidPortValue")
     return value
+
+
+def _check_ports(
+    protocol: str | None, number: int | None, low: int | None, high: int | None
+) -> None:
+    """Neutron's port checks: only tcp/udp (and the other port protocols) take a port range
+    (1-65535, both ends, min <= max); for icmp the two fields are the ICMP type
+    (port_range_min) and code (port_range_max), each 0-255, a code only with a type."""
+    if low is None and high is None:
+        return
+    if protocol is None:
+        raise _bad_rule(
+            "Must also specify protocol if port range is given.",
+            "SecurityGroupProtocolRequiredWithPorts",
+        )
+    if number in _PORT_PROTOCOLS:
+        if low == 0 or high == 0:
+            raise _bad_rule("Invalid value for port 0.", "SecurityGroupInvalidPortValue")
+        if low is None or high is None or low > high:
+            raise _bad_rule(
+                "For TCP/UDP protocols, port_range_min must be <= port_range_max",
+                "SecurityGroupInvalidPortRange",
+            )
+        return
+    if number == _ICMP:
+        fields = ((low, "type", "port_range_min"), (high, "code", "port_range_max"))
+        for value, field, attr in fields:
+            if value is not None and not 0 <= value <= _ICMP_MAX:
+                raise _bad_rule(
+                    f"Invalid value for ICMP {field} ({attr}) {value}. It must be 0 to 255.",
+                    "SecurityGroupInvalidIcmpValue",
+                )
+        if low is None:
+            raise _bad_rule(
+                f"ICMP code (port-range-max) {high} is provided but ICMP type "
+                "(port-range-min) is missing.",
+                "SecurityGroupMissingIcmpType",
+            )
+        return
+    raise _bad_rule(
+        f"Invalid protocol {protocol} for port range, only supported for TCP, UDP, UDPLITE, "
+        "SCTP and DCCP.",
+        "SecurityGroupInvalidProtocolForPort",
+    )
+
+
+def _remote_prefix(value: Any, ethertype: str) -> str | None:
+    """A CIDR of the rule's ethertype, normalised (host bits dropped, as Neutron does)."""
+    if value is None:
+        return None
+    try:
+        network = ipaddress.ip_network(value, strict=False) if isinstance(value, str) else None
+    except ValueError:
+        network = None
+    if network is None:
+        raise ApiError(
+            400,
+            f"Invalid input for remote_ip_prefix. Reason: '{value}' is not a valid IP subnet.",
+            kind="HTTPBadRequest",
+        )
+    if f"IPv{network.version}" != ethertype:
+        raise _bad_rule(
+            f"Conflicting value ethertype {ethertype} for CIDR {value}",
+            "SecurityGroupRuleParameterConflict",
+        )
+    return str(network)
 
 
 async def create_rule(ctx: Ctx) -> web.StreamResponse:
@@ -862,35 +1022,26 @@ async def create_rule(ctx: Ctx) -> web.StreamResponse:
         )
     ethertype = body.get("ethertype") or "IPv4"
     if ethertype != "IPv4":
-        # NHN: only IPv4 rules can be created through the API.
-        raise ApiError(
-            400,
-            f"Invalid input for ethertype. Reason: {ethertype!r} is not in ['IPv4'].",
-            kind="HTTPBadRequest",
+        # NHN's API guide: "You can create a security rule for IPv4 only" (an IPv6 rule is
+        # refused like an unsupported ethertype in Neutron).
+        raise _bad_rule(
+            f"Security group rule for ethertype '{ethertype}' not supported. "
+            "Allowed values are ['IPv4'].",
+            "SecurityGroupRuleInvalidEtherType",
         )
-    protocol = body.get("protocol")
-    if protocol is not None and not isinstance(protocol, str | int):
-        raise ApiError(
-            400,
-            f"Security group rule protocol {protocol} not supported.",
-            kind="SecurityGroupRuleInvalidProtocol",
-        )
-    port_min = _port_number(body.get("port_range_min"), "port_range_min")
-    port_max = _port_number(body.get("port_range_max"), "port_range_max")
-    if port_min is not None and port_max is not None and port_min > port_max:
-        raise ApiError(
-            400,
-            "For TCP/UDP protocols, port_range_min must be <= port_range_max",
-            kind="SecurityGroupInvalidPortRange",
-        )
-    remote_prefix = body.get("remote_ip_prefix")
-    if remote_prefix is not None:
-        if not isinstance(remote_prefix, str):
-            raise ApiError(400, "Invalid input for remote_ip_prefix.", kind="HTTPBadRequest")
-        remote_prefix = str(_cidr_loose(remote_prefix))
+    protocol, number = _rule_protocol(body.get("protocol"))
+    port_min = _port_number(body.get("port_range_min"))
+    port_max = _port_number(body.get("port_range_max"))
+    _check_ports(protocol, number, port_min, port_max)
+    remote_prefix = _remote_prefix(body.get("remote_ip_prefix"), ethertype)
     remote_group = body.get("remote_group_id")
     if remote_group is not None:
-        _group_or_404(ctx, str(remote_group))
+        if remote_prefix is not None:
+            raise _bad_rule(
+                "Only remote_ip_prefix or remote_group_id may be provided.",
+                "SecurityGroupRemoteGroupAndRemoteIpPrefix",
+            )
+        remote_group = _group_or_404(ctx, str(remote_group)).id
     description = body.get("description")
     rule = SecurityRule(
         new_uuid(),
@@ -898,7 +1049,7 @@ async def create_rule(ctx: Ctx) -> web.StreamResponse:
         ctx.tenant_id,
         direction,
         ethertype,
-        protocol=str(protocol).lower() if protocol is not None else None,
+        protocol=protocol,
         port_range_min=port_min,
         port_range_max=port_max,
         remote_ip_prefix=remote_prefix,
@@ -915,17 +1066,6 @@ async def create_rule(ctx: Ctx) -> web.StreamResponse:
             )
     data.rules[rule.id] = rule
     return json_response({"security_group_rule": rule_view(rule)}, status=201)
-
-
-def _cidr_loose(value: str) -> ipaddress.IPv4Network:
-    try:
-        return ipaddress.IPv4Network(value, strict=False)
-    except ValueError:
-        raise ApiError(
-            400,
-            f"Invalid input for remote_ip_prefix. Reason: '{value}' is not a valid IP subnet.",
-            kind="HTTPBadRequest",
-        ) from None
 
 
 async def delete_rule(ctx: Ctx) -> web.StreamResponse:
