@@ -311,7 +311,9 @@ def _validate_labels(ctx: Ctx, labels: Any) -> dict[str, Any]:
     if image is None or image.properties.get("nhncloud_allow_nks_cpu_flavor") != "true":
         raise ApiError(400, f"Image {labels['node_image']} is not an NKS node image.")
     network = ctx.regional.network
-    if labels["master_lb_floating_ip_enabled"].lower() == "true" or "external_network_id" in labels:
+    if labels["master_lb_floating_ip_enabled"].lower() == "true" or any(
+        key in labels for key in ("external_network_id", "external_subnet_id_list")
+    ):
         external_id = labels.get("external_network_id")
         subnet_list = labels.get("external_subnet_id_list")
         if not external_id or not subnet_list:
@@ -431,6 +433,16 @@ async def create_cluster(ctx: Ctx) -> web.StreamResponse:
     if subnet is None or subnet.vpc_id != vpc.id:
         raise ApiError(400, f"Fixed subnet {body['fixed_subnet']} could not be found.")
     _check_cidrs(subnet.cidr, labels)
+    if network.internet_gateway_of(subnet) is not None and not (
+        labels.get("external_network_id") and labels.get("external_subnet_id_list")
+    ):
+        # NHN's API guide: the two labels "must be set when a router associated with a VPC
+        # subnet is attached to the internet gateway", public API endpoint or not.
+        raise ApiError(
+            400,
+            "external_network_id and external_subnet_id_list are required when the router "
+            f"of subnet {subnet.id} is attached to an internet gateway.",
+        )
     flavor = ctx.regional.compute.flavors.get(body["flavor_id"])
     if flavor is None:
         raise ApiError(400, f"Unable to find flavor {body['flavor_id']}.")

@@ -309,3 +309,50 @@ async def test_addon_catalog(emu):
     assert await emu.json("GET", f"{NKS}/addon_types/{cni['uuid']}") == cni
     assert {a["type"] for a in addons} == set(mandatory)
     assert (await emu.call("GET", f"{NKS}/addon_types/flannel")).status == 404
+
+
+async def test_external_labels_required_where_the_subnet_reaches_an_internet_gateway(emu):
+    """NHN: external_network_id / external_subnet_id_list "must be set when a router
+    associated with a VPC subnet is attached to the internet gateway" — private or not."""
+    good = await cluster_body(emu)
+
+    def private(name: str, subnet: dict | None = None, *, external: bool) -> dict:
+        body = copy.deepcopy(good)
+        body["name"] = name
+        body["labels"]["master_lb_floating_ip_enabled"] = "false"
+        if subnet is not None:
+            body["fixed_network"], body["fixed_subnet"] = subnet["vpc_id"], subnet["id"]
+            body["labels"].pop("extra_security_groups")
+        if not external:
+            for key in ("external_network_id", "external_subnet_id_list"):
+                body["labels"].pop(key)
+        return body
+
+    # the default subnet's routing table has the seeded internet gateway
+    status, detail = await _create_status(emu, private("bare", external=False))
+    assert status == 400 and "internet gateway" in detail
+    only_network = private("half", external=True)
+    only_network["labels"].pop("external_subnet_id_list")
+    assert (await _create_status(emu, only_network))[0] == 400
+    assert (await _create_status(emu, private("labelled", external=True)))[0] == 202
+
+    # a new VPC has no internet gateway: a private cluster needs no labels there
+    vpc = (
+        await emu.json(
+            "POST",
+            "/kr1/network/v2.0/vpcs",
+            201,
+            json={"vpc": {"name": "inner", "cidrv4": "10.20.0.0/16"}},
+        )
+    )["vpc"]
+    subnet = (
+        await emu.json(
+            "POST",
+            "/kr1/network/v2.0/vpcsubnets",
+            201,
+            json={"vpcsubnet": {"vpc_id": vpc["id"], "cidr": "10.20.1.0/24", "name": "s"}},
+        )
+    )["vpcsubnet"]
+    assert (await _create_status(emu, private("inner", subnet, external=False)))[0] == 202
+    names = {c["name"] for c in (await emu.json("GET", f"{NKS}/clusters"))["clusters"]}
+    assert names == {"labelled", "inner"}
