@@ -245,6 +245,6 @@ async def test_description(emu):
 
 
 async def test_block_storage_and_unknown_prefixes(emu):
-    response = await emu.call("GET", f"/kr1/block-storage/v2/{emu.tenant}/volumes")
+    response = await emu.call("GET", f"/kr1/block-storage/v2/{emu.tenant}/snapshots")
     assert response.status == 501 and "notImplemented" in await response.json()
     assert (await emu.client.get("/nowhere")).status == 404

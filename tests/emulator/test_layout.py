@@ -69,7 +69,8 @@ def test_the_emulator_root_holds_only_the_shared_machinery_and_the_services():
 def test_every_service_has_models_responses_and_routes():
     for service in SERVICES:
         files = {p.name for p in (ROOT / service).glob("*.py")}
-        assert files == {"__init__.py", "models.py", "responses.py", "routes.py"}, service
+        # a service may split its handlers further (compute/attachments.py: its volumes)
+        assert files >= {"__init__.py", "models.py", "responses.py", "routes.py"}, service
 
 
 def test_the_app_dispatches_through_each_services_routes():

@@ -195,10 +195,10 @@ async def test_block_storage_v2_root_needs_a_token(emu):
     assert (await emu.client.get(path_of(href))).status == 401
     assert await emu.json("GET", path_of(href)) == body
     assert await emu.json("GET", path_of(href).rstrip("/")) == body
-    # everything else of the service is still unemulated (after the token check)
-    volumes = f"/{REGION}/block-storage/v2/{emu.tenant}/volumes"
-    assert (await emu.client.get(volumes)).status == 401
-    response = await emu.call("GET", volumes)
+    # what the service does not emulate answers 501 (after the token check)
+    snapshots = f"/{REGION}/block-storage/v2/{emu.tenant}/snapshots"
+    assert (await emu.client.get(snapshots)).status == 401
+    response = await emu.call("GET", snapshots)
     assert response.status == 501 and "notImplemented" in await response.json()
 
 
