@@ -50,11 +50,12 @@ in every NHN example though not in its table). Three inputs are filled when not 
 
 Choices where NHN is silent or unconfirmed:
 
-* Cluster name rule: NHN's API doc states none; the NKS user guide (TOAST-DOCS
-  Container-Kubernetes `en/user-guide.md`, checked 2026-11) says "limited to 20 characters,
-  only lowercase English letters, numbers, and '-'; must start with a lowercase letter and
-  end with a lowercase letter or number; RFC 4122 UUID formats cannot be used" — enforced as
-  `^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$` (a UUID has 36 characters, so it can never match).
+* Cluster name rule: NHN's API doc states none; the NKS user guide says "only lowercase
+  English letters, numbers, and '-'; must start with a lowercase letter and end with a
+  lowercase letter or number; RFC 4122 UUID formats cannot be used", and since NHN's release
+  of 2022-11-29 (release notes; the current guide agrees) up to 32 characters (20 before) —
+  enforced as `^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$` (a UUID has 36 characters, so it can never
+  match).
   Path values (name or UUID) only need to be a plain token.
 * `node_count`: NHN's default quota allows at most 10 nodes per worker node group (the NKS
   user guide's autoscaler settings range 1-10; its API guide bounds upgrade buffer nodes by
@@ -269,8 +270,8 @@ class ClusterCreateSchema(Schema):
     cluster_name = fields.String(
         required=True,
         validate=validate.Regexp(
-            r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$",
-            error="must be 1-20 lowercase letters, digits or '-', start with a letter and "
+            r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$",
+            error="must be 1-32 lowercase letters, digits or '-', start with a letter and "
             "end with a letter or digit (NKS's rule)",
         ),
         metadata={"description": "cluster name", "example": "my-cluster"},

@@ -222,11 +222,6 @@ async def test_nks_refuses_names_outside_its_rule(stack: Stack) -> None:
     assert sorted(await native_clusters(stack)) == ["k" * 32, "probe"]
 
 
-@pytest.mark.xfail(
-    reason="plugins/kubernetes.py still limits cluster_name to 20 characters; NHN allows 32 "
-    "(remove this mark when the plugin's pattern is widened)",
-    strict=True,
-)
 async def test_a_32_character_name_goes_through(stack: Stack) -> None:
     reply, (post,) = await create(stack, await cluster_body(stack, "k" * 32))
     assert reply.expect(201)["cluster"]["name"] == "k" * 32
