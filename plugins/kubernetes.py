@@ -54,8 +54,8 @@ Choices where NHN is silent or unconfirmed:
   English letters, numbers, and '-'; must start with a lowercase letter and end with a
   lowercase letter or number; RFC 4122 UUID formats cannot be used", and since NHN's release
   of 2022-11-29 (release notes; the current guide agrees) up to 32 characters (20 before) —
-  enforced as `^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$` (a UUID has 36 characters, so it can never
-  match).
+  enforced as `^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$`, minus 32 hex digits (a UUID without its
+  hyphens, which Magnum would read as one; with them a UUID has 36 characters).
   Path values (name or UUID) only need to be a plain token.
 * `node_count`: NHN's default quota allows at most 10 nodes per worker node group (the NKS
   user guide's autoscaler settings range 1-10; its API guide bounds upgrade buffer nodes by
@@ -270,9 +270,9 @@ class ClusterCreateSchema(Schema):
     cluster_name = fields.String(
         required=True,
         validate=validate.Regexp(
-            r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$",
+            r"^(?![0-9a-f]{32}$)[a-z]([a-z0-9-]{0,30}[a-z0-9])?$",
             error="must be 1-32 lowercase letters, digits or '-', start with a letter and "
-            "end with a letter or digit (NKS's rule)",
+            "end with a letter or digit, and not be 32 hex digits (NKS's rule)",
         ),
         metadata={"description": "cluster name", "example": "my-cluster"},
     )

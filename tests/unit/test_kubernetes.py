@@ -1142,6 +1142,7 @@ INVALID_BODIES = (
     ({**CREATE_BODY, "cluster_name": "1cluster"}, "cluster_name"),
     ({**CREATE_BODY, "cluster_name": "my_cluster"}, "cluster_name"),
     ({**CREATE_BODY, "cluster_name": "a" * 33}, "cluster_name"),
+    ({**CREATE_BODY, "cluster_name": "abcdef0123456789abcdef0123456789"}, "cluster_name"),
     ({**CREATE_BODY, "cluster_name": "MyCluster"}, "cluster_name"),  # lowercase only (NKS)
     ({**CREATE_BODY, "is_public": 1}, "is_public"),  # a number is not a JSON boolean
     ({**CREATE_BODY, "is_public": "true"}, "is_public"),
