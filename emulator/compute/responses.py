@@ -1,5 +1,5 @@
 """Compute's handlers (Nova, legacy ``/v2/{tenantId}``): flavors, availability zones, key
-pairs, servers (create with NHN's validation, delete, actions, metadata).
+pairs, servers (create with NHN's validation, delete, actions — resize included —, metadata).
 
 Images, subnets, ports and security groups belong to other services: handlers reach them
 through the region's state (``ctx.regional.image`` / ``ctx.regional.network``).
@@ -29,10 +29,12 @@ from nhn_proxy.emulator.base import (
     parse_limit,
 )
 from nhn_proxy.emulator.compute.models import (
+    RESIZABLE_FAMILIES,
     ComputeState,
     Flavor,
     Keypair,
     Nic,
+    Resize,
     Server,
     TenantCompute,
     fingerprint,
@@ -173,18 +175,20 @@ async def create_keypair(ctx: Ctx) -> web.StreamResponse:
     public_key = body.get("public_key")
     if public_key is not None and not isinstance(public_key, str):
         raise ApiError(400, "Invalid input for field/attribute public_key.")
-    data = _tenant(ctx)
-    if name in data.keypairs:
-        raise ApiError(409, f"Key pair '{name}' already exists.")
     private_key = None
     if public_key is None:
         public_key, private_key = generate_keypair()
+    # Nova fingerprints the key (a bad one is its 400) before it stores the pair (409)
+    key_fingerprint = fingerprint(public_key)
+    data = _tenant(ctx)
+    if name in data.keypairs:
+        raise ApiError(409, f"Key pair '{name}' already exists.")
     assert ctx.token is not None
     keypair = Keypair(
         id=_compute(ctx).next_keypair_id(),
         name=name,
         public_key=public_key.strip(),
-        fingerprint=fingerprint(public_key),
+        fingerprint=key_fingerprint,
         user_id=ctx.token.user_id,
         created=ctx.now,
     )
@@ -412,8 +416,9 @@ def _root_disk(ctx: Ctx, server: dict[str, Any], flavor: Flavor, image: Image | 
     mappings = server.get("block_device_mapping_v2")
     images = ctx.regional.image
     if mappings is None:
-        # English docs: the BDM is required for every flavor except u2 (local disk).
-        if not flavor.local_disk:
+        # English docs: the BDM is required for every flavor except u2 (local disk of a
+        # fixed size); a GPU flavor's local disk takes its size from the BDM.
+        if not flavor.local_disk or not flavor.disk:
             raise ApiError(
                 400,
                 "Block Device Mapping is Invalid: block_device_mapping_v2 with a "
@@ -477,7 +482,7 @@ def _root_disk(ctx: Ctx, server: dict[str, Any], flavor: Flavor, image: Image | 
     destination = root.get("destination_type")
     if destination not in ("local", "volume"):
         raise _invalid("destination_type", destination, "Must be one of local, volume")
-    # NHN: u2 (and GPU) flavors boot from their local disk, every other flavor from a volume.
+    # NHN: u2 and GPU flavors boot from their local disk, every other flavor from a volume.
     if flavor.local_disk and destination != "local":
         raise ApiError(
             400,
@@ -490,8 +495,14 @@ def _root_disk(ctx: Ctx, server: dict[str, Any], flavor: Flavor, image: Image | 
             f"Block Device Mapping is Invalid: flavor {flavor.name} needs a root "
             "volume; destination_type must be 'volume'.",
         )
-    if flavor.local_disk:
+    if flavor.local_disk and flavor.disk:
+        # NHN: "U2 인스턴스 타입을 사용하고 루트 블록 스토리지를 생성하는 경우에는 U2 인스턴스
+        # 타입에 명시된 크기로 생성되며 이 값은 무시됨" — volume_size (which NHN's Terraform
+        # guide sends, and the proxy too) is ignored; it must still be a number
+        if root.get("volume_size") is not None:
+            _as_int(root["volume_size"], "volume_size")
         return _RootDisk(root_image, True, None, extra)
+    # a root volume, or a GPU flavor's local disk (no fixed size): volume_size is the size
     size = _as_int(root.get("volume_size"), "volume_size")
     minimum = max(root_image.min_disk, 50 if root_image.is_windows else 10)
     if size < minimum:
@@ -502,7 +513,7 @@ def _root_disk(ctx: Ctx, server: dict[str, Any], flavor: Flavor, image: Image | 
         )
     if size > 2000:
         raise ApiError(400, f"Invalid volume_size {size}: the maximum is 2000 GB.")
-    return _RootDisk(root_image, False, size, extra)
+    return _RootDisk(root_image, flavor.local_disk, size, extra)
 
 
 @dataclass
@@ -585,7 +596,7 @@ async def create_server(ctx: Ctx) -> web.StreamResponse:
     root = _root_disk(ctx, server, flavor, image)
     boot_image = root.image
     if boot_image is not None and boot_image.is_windows:
-        if flavor.local_disk:
+        if flavor.family == "u2":
             raise ApiError(400, f"Windows images cannot run on {flavor.name} (u2) flavors.")
         if flavor.ram < 2048:
             raise ApiError(
@@ -770,9 +781,6 @@ def _require(
 
 # Documented NHN actions the emulator does not model: they answer 501, not 400.
 _UNEMULATED_ACTIONS = {
-    "resize",
-    "confirmResize",
-    "revertResize",
     "shelve",
     "unshelve",
     "createImage",
@@ -827,6 +835,16 @@ async def server_action(ctx: Ctx) -> web.StreamResponse:
             server.pending = ("hard_reboot", ctx.now)
     elif action in ("addSecurityGroup", "removeSecurityGroup"):
         _security_group_action(ctx, server, action, argument)
+    elif action == "resize":
+        _resize(ctx, server, argument)
+    elif action == "confirmResize":
+        _require(action, server, ("resized",))
+        _compute(ctx).confirm_resize(server, ctx.now)
+        # Nova answers confirmResize 204 (a compatibility wart it keeps), the others 202
+        return empty_response(204)
+    elif action == "revertResize":
+        _require(action, server, ("resized",))
+        server.pending = ("revert_resize", ctx.now)
     elif action in _UNEMULATED_ACTIONS:
         raise ApiError(
             501, f"Server action '{action}' is not implemented by the NHN Cloud emulator."
@@ -835,6 +853,44 @@ async def server_action(ctx: Ctx) -> web.StreamResponse:
         raise ApiError(400, f"There is no such action: {action}")
     server.updated = ctx.now
     return empty_response(202)
+
+
+def _resize(ctx: Ctx, server: Server, argument: Any) -> None:
+    """Nova's resize checks in its order: the body's schema, the server's state (409), the
+    flavor (400), then NHN's rules on which families change to which (400)."""
+    if not isinstance(argument, dict) or "flavorRef" not in argument:
+        raise _invalid("resize", argument, "'flavorRef' is a required property")
+    unknown = set(argument) - {"flavorRef", "OS-DCF:diskConfig"}
+    if unknown:
+        raise _invalid(
+            "resize",
+            argument,
+            f"Additional properties are not allowed ({', '.join(sorted(unknown))} were unexpected)",
+        )
+    reference = argument["flavorRef"]
+    if isinstance(reference, bool) or not isinstance(reference, str | int) or reference == "":
+        raise _invalid("flavorRef", reference, "Must be a flavor id or link")
+    _require("resize", server, ("active", "stopped"))
+    flavor = _compute(ctx).find_flavor(str(reference))
+    if flavor is None:
+        raise ApiError(400, f"Flavor {reference} could not be found.")
+    old = server.flavor
+    if flavor.id == old.id:
+        raise ApiError(400, "When resizing, instances must change flavor!")
+    if old.family not in RESIZABLE_FAMILIES:
+        raise ApiError(
+            400,
+            f"Instance {server.id} has flavor {old.name}: NHN Cloud cannot change the flavor "
+            "of u2 or GPU (g2) instances.",
+        )
+    if flavor.family not in RESIZABLE_FAMILIES:
+        raise ApiError(
+            400,
+            f"Flavor {flavor.name} is not allowed: NHN Cloud changes m2, c2, r2, t2 and x1 "
+            "instances only to those families.",
+        )
+    server.resize = Resize(old=old, new=flavor, return_state=server.vm_state)
+    server.pending = ("resize", ctx.now)
 
 
 def _security_group_action(ctx: Ctx, server: Server, action: str, argument: Any) -> None:
