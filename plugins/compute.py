@@ -345,7 +345,7 @@ class KeypairSchema(Schema):
     public_key = fields.String(required=True, metadata={"example": "ssh-rsa AAAAB3NzaC1yc2EAAA..."})
     fingerprint = fields.String(
         required=True,
-        metadata={"description": "as NHN gives it (SHA256: or MD5 hex)", "example": "xx:xx:xx"},
+        metadata={"description": "as NHN gives it: SHA256:<base64>", "example": "xx:xx:xx"},
     )
 
 
