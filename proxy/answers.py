@@ -4,7 +4,7 @@ or a body written piece by piece (`Stream`). The core renders them (`routing.ren
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,3 +36,6 @@ class Stream:
     status: int = 200
     headers: Mapping[str, str] | None = None
     length: int | None = None
+    # called once the answer is over, however it ended (e.g. `NativeStream.close`): a
+    # generator that never started cannot release what it holds itself
+    close: Callable[[], Awaitable[None]] | None = None

@@ -6,6 +6,7 @@ ProxyError(status, message)              answered as {"error": message, "code": 
 ├── Unauthenticated            401        X-NHN-Token missing or unusable
 ├── NotFound                   404
 ├── Conflict                   409        the resource's state does not allow it
+├── PayloadTooLarge            413        an upload over its limit
 └── UpstreamError              502        NHN could not give a usable answer
     ├── UpstreamUnreachable    502        connection refused, reset, DNS failure
     ├── UpstreamTimeout        504        connect or read took longer than allowed
@@ -61,6 +62,10 @@ class NotFound(ProxyError):
 
 class Conflict(ProxyError):
     status = 409
+
+
+class PayloadTooLarge(ProxyError):
+    status = 413
 
 
 class UpstreamError(ProxyError):

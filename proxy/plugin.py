@@ -16,12 +16,13 @@ hook and every name below is `docs/plugins.md`.
 """
 
 from nhn_proxy.answers import RawJson, Reply, Stream
-from nhn_proxy.call import Call
+from nhn_proxy.call import Call, Upload
 from nhn_proxy.context import Header, NhnContext
 from nhn_proxy.errors import (
     BadRequest,
     Conflict,
     NotFound,
+    PayloadTooLarge,
     ProxyError,
     Unauthenticated,
     UpstreamBadResponse,
@@ -47,7 +48,7 @@ from nhn_proxy.translation import (
     swift_next_marker,
     text,
 )
-from nhn_proxy.upstream import NativeAnswer
+from nhn_proxy.upstream import MultiSegment, NativeAnswer, NativeStream
 
 __all__ = [
     "RESOURCE_ID",
@@ -56,11 +57,14 @@ __all__ = [
     "Conflict",
     "DemoAccount",
     "Header",
+    "MultiSegment",
     "NativeAnswer",
+    "NativeStream",
     "NhnContext",
     "NotFound",
     "PageFetcher",
     "PathParam",
+    "PayloadTooLarge",
     "PluginConfig",
     "Poll",
     "PollState",
@@ -71,6 +75,7 @@ __all__ = [
     "Stream",
     "StrictBoolean",
     "Unauthenticated",
+    "Upload",
     "UpstreamBadResponse",
     "UpstreamError",
     "UpstreamHTTPError",

@@ -60,6 +60,10 @@ class CircuitBreaker:
             self.opened_at = self.clock()
         self.probing = False
 
+    def release(self) -> None:
+        """A call let through ended without a verdict (cancelled): let the next probe go."""
+        self.probing = False
+
 
 def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
     """Pause before retry number `attempt` (1-based): exponential, capped, full jitter on

@@ -29,7 +29,7 @@ from aiohttp_apigami.utils import get_or_set_apispec
 
 from nhn_proxy import jsonio
 from nhn_proxy.answers import RawJson, Reply, Stream
-from nhn_proxy.call import EMPTY, Call, RouteEnvironment
+from nhn_proxy.call import EMPTY, Call, RouteEnvironment, Upload
 from nhn_proxy.context import HEADER_ORDER, Header, read_context
 from nhn_proxy.errors import BadRequest, ValidationFailed
 from nhn_proxy.keys import REQUEST_ID
@@ -59,6 +59,9 @@ class PathParam:
     description: str
     example: str | None = None
     max_length: int = 255
+    # the rest of the path, `/` included (a Swift object name): the route's last segment,
+    # served only as written (no slash-less twin, as a trailing `/` belongs to the value)
+    greedy: bool = False
 
     def check(self, name: str, value: str) -> str:
         if len(value) > self.max_length or not re.fullmatch(self.pattern, value):
@@ -129,6 +132,9 @@ class Route:
     # other request headers the handler reads (`call.headers`), e.g. "Range"; nothing else
     # of the request reaches a plugin
     request_headers: tuple[str, ...] = ()
+    # the body is a stream of bytes (`call.upload`), read as it arrives and never held
+    # whole; `server.max_body_size` does not apply, the plugin bounds it (`Upload.chunks`)
+    upload: bool = False
     # documentation added by whoever wraps the route (the task machinery): notes appended
     # to an NHN header's description, parameters after the headers, answers with a schema
     header_notes: Mapping[Header, str] = field(default_factory=dict)
@@ -138,11 +144,16 @@ class Route:
     plugin: str = ""
 
     def __post_init__(self) -> None:
-        if not self.path.startswith("/") or not self.path.endswith("/"):
-            raise ValueError(f"route path {self.path!r} must start and end with '/'")
         names = set(re.findall(r"{(\w+)}", self.path))
         if names != set(self.params):
             raise ValueError(f"route {self.path!r}: declare a PathParam for each of {names}")
+        greedy = [name for name, param in self.params.items() if param.greedy]
+        ends_greedy = len(greedy) == 1 and self.path.endswith(f"{{{greedy[0]}}}")
+        if not self.path.startswith("/") or not (self.path.endswith("/") or ends_greedy):
+            raise ValueError(
+                f"route path {self.path!r} must start with '/' and end with '/' "
+                "(or with its one greedy parameter)"
+            )
         if (self.operation is None) != (self.watcher is None):
             raise ValueError(f"route {self.path!r}: an operation needs a watcher, and back")
         if self.operation is not None and Header.TOKEN not in self.needs:
@@ -223,6 +234,7 @@ def build_handler(route: Route, env: RouteEnvironment) -> Callable[[web.Request]
     secret_fields = route.secret_fields
     optional = route.optional
     request_headers = route.request_headers
+    upload = route.upload
 
     async def handle(request: web.Request) -> web.StreamResponse:
         request_id = request[REQUEST_ID]
@@ -253,6 +265,7 @@ def build_handler(route: Route, env: RouteEnvironment) -> Callable[[web.Request]
             body=body,
             headers=_declared_headers(request, request_headers) if request_headers else EMPTY,
             plugin=route.plugin,
+            upload=Upload(request.content, request.content_length) if upload else None,
         )
         answer = await plugin_handler(call)
         return await render(request, answer, route.status, request_id)
@@ -310,6 +323,8 @@ async def _render_stream(
         close = getattr(chunks, "aclose", None)
         if close is not None:
             await close()
+        if stream.close is not None:
+            await stream.close()
     return response
 
 
@@ -357,6 +372,12 @@ def document(handler: Any, route: Route, allowed_regions: tuple[str, ...]) -> An
     )(handler)
     if route.body is not None:
         handler = json_schema(route.body, required=True)(handler)
+    if route.upload:
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        get_or_set_apispec(handler)["requestBody"] = {
+            "required": True,
+            "content": {"application/octet-stream": binary},
+        }
     if route.query is not None:
         handler = request_schema(route.query, location="querystring")(handler)
     if route.response is not None:
@@ -389,7 +410,7 @@ def document(handler: Any, route: Route, allowed_regions: tuple[str, ...]) -> An
             codes.add(403)
     if route.params:
         codes.add(404)
-    if route.body is not None:
+    if route.body is not None or route.upload:
         codes.add(413)
     for code in sorted(codes):
         handler = response_schema(ErrorSchema, code, description=_ERROR_DOCS.get(code, "error"))(
@@ -407,7 +428,11 @@ def add_routes(app: web.Application, routes: list[Route], env: RouteEnvironment)
     """Register each route at `/api/nhn{path}` and at the same path without the slash."""
     for route in routes:
         path = API_PREFIX + route.path
+        for name, param in route.params.items():
+            if param.greedy:  # aiohttp's syntax for a value that may hold '/'
+                path = path.replace(f"{{{name}}}", f"{{{name}:.+}}")
         handler = build_handler(route, env)
         documented = document(handler, route, env.allowed_regions)
         app.router.add_route(route.method, path, documented, name=operation_id(route))
-        app.router.add_route(route.method, path.rstrip("/"), build_handler(route, env))
+        if path.endswith("/"):
+            app.router.add_route(route.method, path.rstrip("/"), build_handler(route, env))

@@ -66,9 +66,41 @@ def quote_segment(value: str) -> str:
         raise BadRequest("a path parameter is not valid text") from None
 
 
+class MultiSegment(str):
+    """A path value that may span segments (a Swift object name such as `docs/a b.txt`):
+    each `/`-separated part is encoded on its own and the slashes are kept. Dot segments
+    are encoded (`%2E`), so no client can walk up the native path."""
+
+    __slots__ = ()
+
+
+def quote_segments(value: str) -> str:
+    """`docs/../a b` → `docs/%2E%2E/a%20b`: every part one encoded segment."""
+    if not value:
+        raise BadRequest("a path parameter is empty")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
+        raise BadRequest("a path parameter is too long")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise BadRequest("a path parameter contains control characters")
+    parts = []
+    for part in value.split("/"):
+        try:
+            quoted = quote(part, safe="", encoding="utf-8", errors="strict")
+        except UnicodeEncodeError:
+            raise BadRequest("a path parameter is not valid text") from None
+        parts.append(quoted.replace(".", "%2E") if part in (".", "..") else quoted)
+    return "/".join(parts)
+
+
 def native_path(template: str, **values: str) -> str:
-    """`/v2/{tenant}/servers/{server_id}` with each value encoded as one segment."""
-    return template.format_map({name: quote_segment(value) for name, value in values.items()})
+    """`/v2/{tenant}/servers/{server_id}` with each value encoded as one segment (or, for a
+    `MultiSegment`, as its segments)."""
+    return template.format_map(
+        {
+            name: quote_segments(value) if isinstance(value, MultiSegment) else quote_segment(value)
+            for name, value in values.items()
+        }
+    )
 
 
 @dataclass(slots=True)
@@ -104,6 +136,45 @@ class NativeAnswer:
 
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
+
+
+class NativeStream:
+    """An NHN answer whose body is read as it arrives, never held whole (an object
+    download). `chunks()` yields it and closes the answer at the end; `close()` gives the
+    connection back at once (whoever holds the stream must call one or the other)."""
+
+    def __init__(self, service: str, response: aiohttp.ClientResponse) -> None:
+        self.service = service
+        self.status = response.status
+        self.headers: CIMultiDictProxy[str] = response.headers
+        self._response = response
+        self._finished = False
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "application/octet-stream")
+
+    @property
+    def content_length(self) -> int | None:
+        return self._response.content_length
+
+    async def chunks(self, size: int = 65536) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_chunked(size):
+                yield chunk
+            self._finished = True
+        except aiohttp.ClientPayloadError:
+            raise UpstreamBadResponse(f"{self.service} sent a broken or truncated body") from None
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Done with it: a connection read to the end goes back to the pool, any other is
+        closed (its unread rest must never reach the next caller)."""
+        if self._finished:
+            self._response.release()
+        else:
+            self._response.close()
 
 
 class Upstream:
@@ -290,6 +361,93 @@ class Upstream:
                 },
             )
             await asyncio.sleep(pause)
+
+    async def open(
+        self,
+        service: str,
+        method: str,
+        template: str,
+        *,
+        ctx: NhnContext,
+        path: Mapping[str, str] | None = None,
+        query: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+    ) -> NativeStream:
+        """Call NHN and return its answer unread, as a `NativeStream` (2xx, or 304 to a
+        conditional request); anything else raises an `UpstreamError` like `request`.
+
+        For bodies too large to hold: `data` may be an async iterable sent as it is read,
+        and the answer is read by the caller. `upstream.timeout` bounds each wait for bytes
+        (not the whole transfer, which may take minutes); nothing is retried, as a streamed
+        body cannot be sent twice.
+        """
+        if self._session is None:
+            raise UpstreamUnreachable("the upstream client is not running")
+        url = self.url(service, ctx.region, template, path or {})
+        if query:
+            url = url.update_query({key: str(value) for key, value in query.items()})
+        send_headers = {"Accept": "*/*", "X-Request-ID": ctx.request_id}
+        if ctx.token:
+            send_headers["X-Auth-Token"] = ctx.token
+        if headers:
+            send_headers.update(headers)
+        breaker = self._breaker(service, ctx.region)
+        if breaker is not None and not breaker.allow():
+            raise UpstreamUnavailable(
+                f"{service} is failing; calls are paused for "
+                f"{breaker.retry_after():.0f} s more (circuit open)"
+            )
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=self.settings.connect_timeout,
+            sock_connect=self.settings.connect_timeout,
+            sock_read=self.settings.timeout,
+        )
+        started = time.perf_counter()
+        status: int | str = "error"
+        reported = False
+        try:
+            try:
+                response = await self._session.request(
+                    method,
+                    url,
+                    headers=send_headers,
+                    data=data,
+                    allow_redirects=False,
+                    timeout=timeout,
+                )
+            except TimeoutError:
+                status = "timeout"
+                raise UpstreamTimeout(f"{service} did not answer in time") from None
+            except (aiohttp.ClientConnectionError, aiohttp.ClientResponseError, OSError) as exc:
+                status = "unreachable"
+                raise UpstreamUnreachable(
+                    f"{service} could not be reached ({type(exc).__name__})"
+                ) from None
+            status = response.status
+            if breaker is not None:
+                (breaker.failure if status >= 500 else breaker.success)()
+                reported = True
+            if status >= 300 and status != 304:
+                async with response:
+                    body = await response.content.read(SMALL_BODY)
+                answer = NativeAnswer(service, status, response.headers, body)
+                if status >= 400:
+                    raise self._http_error(answer)
+                raise UpstreamBadResponse(f"{service} answered with an unexpected redirect")
+            return NativeStream(service, response)
+        except UpstreamError:
+            if breaker is not None and not reported:
+                breaker.failure()
+                reported = True
+            raise
+        finally:
+            if breaker is not None and not reported:
+                breaker.release()  # cancelled before NHN said anything: free the probe
+            self._log(service, method, url, status, started, send_headers, None)
+            if self.observer is not None:
+                self.observer(service, f"{status // 100}xx" if isinstance(status, int) else status)
 
     def _breaker(self, service: str, region: str | None) -> CircuitBreaker | None:
         """One breaker per endpoint: an outage of one region's service pauses only it."""

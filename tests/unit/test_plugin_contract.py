@@ -134,9 +134,11 @@ def test_a_call_offers_no_request_app_upstream_or_whole_settings(greeter):
         "listing",
         "log",
         "native",
+        "native_stream",
         "params",
         "query",
         "settings",
+        "upload",
     }
 
 
