@@ -149,6 +149,10 @@ class Route:
             raise ValueError(f"route {self.path!r}: declare a PathParam for each of {names}")
         greedy = [name for name, param in self.params.items() if param.greedy]
         ends_greedy = len(greedy) == 1 and self.path.endswith(f"{{{greedy[0]}}}")
+        if greedy and not ends_greedy:
+            raise ValueError(
+                f"route {self.path!r}: a greedy parameter must be the route's last segment"
+            )
         if not self.path.startswith("/") or not (self.path.endswith("/") or ends_greedy):
             raise ValueError(
                 f"route path {self.path!r} must start with '/' and end with '/' "
