@@ -391,9 +391,10 @@ def document(handler: Any, route: Route, allowed_regions: tuple[str, ...]) -> An
     elif route.media_type is not None:
         body_schema = dict(route.media_schema) if route.media_schema else {"type": "string"}
         content = {route.media_type: {"schema": body_schema}}
-        handler = docs(responses={route.status: {"description": "success", "content": content}})(
-            handler
-        )
+        for status in (route.status, *route.other_statuses):  # e.g. a download's 206
+            handler = docs(responses={status: {"description": "success", "content": content}})(
+                handler
+            )
     else:
         handler = docs(responses={route.status: {"description": "success, no body"}})(handler)
     for status in route.empty_statuses:

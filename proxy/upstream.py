@@ -416,6 +416,9 @@ class Upstream:
                     data=data,
                     allow_redirects=False,
                     timeout=timeout,
+                    # the bytes as NHN stored them: a gzip object stays gzip, and its
+                    # Content-Length stays true
+                    auto_decompress=False,
                 )
             except TimeoutError:
                 status = "timeout"
