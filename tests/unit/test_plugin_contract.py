@@ -322,6 +322,9 @@ PROSE = frozenset({"description", "summary", "example"})
 WIDENED = {
     # NHN allows cluster names of up to 32 characters since its release of 2022-11-29
     "schemas/ClusterCreate/properties/cluster_name/pattern",
+    # issue 12: a container listing's entries are names by default, as before; with
+    # ?detail=true objects, and with a delimiter {"prefix": ...} pseudo-folders (oneOf)
+    "schemas/StorageObjectList/properties/objects/items",
 }
 
 
