@@ -2,12 +2,22 @@
 Swift's listing rules (plain text by default, JSON/XML on request, prefix/marker/end_marker/
 delimiter/limit, 204 for an empty plain listing) and Swift's HTML error pages.
 
+Objects stream both ways: a PUT body is written to the object's blob as it arrives (a
+temporary file past 1 MiB) and a GET reads it back piece by piece. As Swift does, a PUT
+needs `Content-Length` or chunked transfer encoding (411), refuses a body over 5 GiB (413,
+announced or reached), stores nothing when the body ends early (the client disconnected
+before its `Content-Length`, or a chunked body without its last chunk: Swift's 499 Client
+Disconnect) and checks an `ETag` against the body's MD5 (422). A GET honours
+`If-None-Match` (304) and one `bytes=` range (206 with `Content-Range`, 416 with
+`bytes */size` when it starts past the end); a malformed `Range`, or several ranges, is
+ignored and the whole object answered (RFC 9110 lets a server ignore Range; Swift would
+answer several ranges as multipart/byteranges).
+
 A token may only reach its own account (the app checks the scope before dispatching).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mimetypes
 import re
@@ -15,7 +25,8 @@ from typing import Any
 from urllib.parse import unquote
 from xml.sax.saxutils import escape, quoteattr
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from nhn_proxy.emulator.base import Ctx, http_date, iso_micro
 from nhn_proxy.emulator.errors import ApiError
@@ -24,7 +35,11 @@ from nhn_proxy.emulator.object_storage.models import (
     MAX_FILE_SIZE,
     MAX_LISTING,
     MAX_OBJECT_NAME,
+    READ_CHUNK,
+    SPOOL_BYTES,
     Account,
+    Blob,
+    BlobWriter,
     Container,
     StoredObject,
 )
@@ -112,7 +127,8 @@ def _select(ctx: Ctx, names: list[str]) -> list[tuple[str, bool]]:
             cut = name.find(delimiter, len(prefix))
             if cut >= 0:
                 subdir = name[: cut + len(delimiter)]
-                if subdir not in seen_subdirs:
+                # Swift never repeats the pseudo-folder a page ended on (the marker)
+                if subdir not in seen_subdirs and subdir != marker:
                     seen_subdirs.add(subdir)
                     result.append((subdir, True))
                 if len(result) >= limit:
@@ -286,7 +302,7 @@ async def list_objects(ctx: Ctx) -> web.StreamResponse:
         return {
             "name": name,
             "hash": stored.etag,
-            "bytes": len(stored.data),
+            "bytes": stored.size,
             "content_type": stored.content_type,
             "last_modified": iso_micro(stored.modified),
         }
@@ -314,6 +330,14 @@ async def delete_container(ctx: Ctx) -> web.StreamResponse:
 
 
 # -- objects --------------------------------------------------------------------------------------
+
+_CLIENT_DISCONNECT = (
+    "<html><h1>Client Disconnect</h1><p>The client was disconnected during request.</p></html>"
+)
+_RANGE_NOT_SATISFIABLE = (
+    "<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not "
+    "available.</p></html>"
+)
 
 
 def _object_headers(stored: StoredObject) -> dict[str, str]:
@@ -368,16 +392,20 @@ def _copy_source(ctx: Ctx, source: str) -> StoredObject:
     return stored
 
 
-def _store(
-    ctx: Ctx, container: Container, name: str, data: bytes, base: StoredObject | None
-) -> web.Response:
+def _check_object_name(name: str) -> None:
     if len(name.encode()) > MAX_OBJECT_NAME:
         raise ApiError(
             400, body=f"Object name length of {len(name.encode())} longer than {MAX_OBJECT_NAME}"
         )
-    etag = hashlib.md5(data).hexdigest()
+
+
+def _store(
+    ctx: Ctx, container: Container, name: str, blob: Blob, base: StoredObject | None
+) -> web.Response:
+    """Keep `blob` as object `name` (a copy passes its source as `base`)."""
+    _check_object_name(name)
     wanted = ctx.request.headers.get("ETag")
-    if wanted is not None and wanted.strip('"').lower() != etag:
+    if wanted is not None and wanted.strip().strip('"').lower() != blob.etag:
         raise ApiError(422)
     content_type = ctx.request.headers.get("Content-Type")
     if not content_type:
@@ -387,26 +415,56 @@ def _store(
     fresh = ctx.request.headers.get("X-Fresh-Metadata", "").lower() == "true"
     meta = dict(base.meta) if base is not None and not fresh else {}
     meta.update(_object_meta(ctx))
-    stored = StoredObject(data, etag, content_type, ctx.now, meta, _expiry(ctx, None))
+    stored = StoredObject(blob, content_type, ctx.now, meta, _expiry(ctx, None))
     container.objects[name] = stored
-    headers = {"Etag": etag, "Last-Modified": http_date(stored.modified)}
+    headers = {"Etag": blob.etag, "Last-Modified": http_date(stored.modified)}
     return web.Response(status=201, headers=headers, content_type="text/html", charset="UTF-8")
+
+
+async def _receive(ctx: Ctx) -> Blob:
+    """The request body as a blob, written as it arrives. A body over Swift's limit is a
+    413; one that ends before it should (the client went away mid-body, or a chunked body
+    lost its last chunk) leaves nothing behind and is Swift's 499 Client Disconnect."""
+    request = ctx.request
+    announced = request.content_length
+    writer = BlobWriter()
+    try:
+        async for piece in request.content.iter_chunked(READ_CHUNK):
+            writer.write(piece)
+            if writer.size > MAX_FILE_SIZE:
+                raise ApiError(413)
+        if announced is not None and writer.size != announced:
+            raise ApiError(499, body=_CLIENT_DISCONNECT)
+    except ApiError:
+        writer.discard()
+        raise
+    except (OSError, HttpProcessingError, ClientPayloadError):
+        writer.discard()
+        raise ApiError(499, body=_CLIENT_DISCONNECT) from None
+    except BaseException:  # cancelled: nothing of a half body may stay
+        writer.discard()
+        raise
+    return writer.finish()
 
 
 async def put_object(ctx: Ctx) -> web.StreamResponse:
     container = _container_or_404(ctx)
+    name = ctx.match["object"]
     headers = ctx.request.headers
     copy_from = headers.get("X-Copy-From")
     if copy_from:
         source = _copy_source(ctx, copy_from)
-        return _store(ctx, container, ctx.match["object"], source.data, source)
+        return _store(ctx, container, name, source.blob, source)
     chunked = "chunked" in headers.get("Transfer-Encoding", "").lower()
     if "Content-Length" not in headers and not chunked:
         raise ApiError(411)
     if ctx.request.content_length is not None and ctx.request.content_length > MAX_FILE_SIZE:
         raise ApiError(413)
-    data = await ctx.request.read()
-    return _store(ctx, container, ctx.match["object"], data, None)
+    _check_object_name(name)
+    blob = await _receive(ctx)
+    # the container may have gone while the body arrived
+    container = _container_or_404(ctx)
+    return _store(ctx, container, name, blob, None)
 
 
 async def copy_object(ctx: Ctx) -> web.StreamResponse:
@@ -421,51 +479,84 @@ async def copy_object(ctx: Ctx) -> web.StreamResponse:
     target = _account(ctx).containers.get(target_container_name)
     if target is None:
         raise ApiError(404)
-    return _store(ctx, target, target_name, source.data, source)
+    return _store(ctx, target, target_name, source.blob, source)
 
 
-def _range(header: str, size: int) -> tuple[int, int] | None:
-    """A single ``bytes=a-b`` range as (start, end inclusive); None when unsatisfiable."""
-    match = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def _range(header: str, size: int) -> tuple[int, int] | bool | None:
+    """One ``bytes=`` range as (start, end inclusive); False when unsatisfiable (416); None
+    when the header is to be ignored (malformed, several ranges)."""
+    match = _RANGE.fullmatch(header.strip())
     if not match or match.groups() == ("", ""):
-        return (0, size - 1) if size else None
+        return None
     first, last = match.groups()
-    if first == "":
+    if first == "":  # the last `last` bytes
         length = int(last)
-        return (max(size - length, 0), size - 1) if length and size else None
+        return (max(size - length, 0), size - 1) if length and size else False
     start = int(first)
+    if last and int(last) < start:
+        return None  # "bytes=5-2" is not a range at all
     end = min(int(last), size - 1) if last else size - 1
-    return (start, end) if start < size and start <= end else None
+    return (start, end) if start < size else False
+
+
+def _none_match(header: str | None, etag: str) -> bool:
+    """`If-None-Match` names the object's current version (or `*`)."""
+    if header is None:
+        return False
+    for item in header.split(","):
+        tag = item.strip().removeprefix("W/").strip('"')
+        if tag == "*" or tag == etag:
+            return True
+    return False
 
 
 async def get_object(ctx: Ctx) -> web.StreamResponse:
+    """GET and HEAD of an object: the bytes (streamed from a large blob), a range of them,
+    or 304 when the caller has this version already."""
     stored = _object_or_404(ctx, _container_or_404(ctx))
+    request = ctx.request
     headers = _object_headers(stored)
-    range_header = ctx.request.headers.get("Range")
-    if range_header and ctx.request.method == "GET":
-        selected = _range(range_header, len(stored.data))
-        if selected is None:
-            headers["Content-Range"] = f"bytes */{len(stored.data)}"
+    if _none_match(request.headers.get("If-None-Match"), stored.etag):
+        return web.Response(status=304, headers=headers)
+    size = stored.size
+    start, end, status = 0, size - 1, 200
+    range_header = request.headers.get("Range")
+    if range_header and request.method == "GET":
+        selected = _range(range_header, size)
+        if selected is False:
+            headers["Content-Range"] = f"bytes */{size}"
             return web.Response(
                 status=416,
                 headers=headers,
-                text=(
-                    "<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not "
-                    "available.</p></html>"
-                ),
+                text=_RANGE_NOT_SATISFIABLE,
                 content_type="text/html",
                 charset="UTF-8",
             )
-        start, end = selected
-        headers["Content-Range"] = f"bytes {start}-{end}/{len(stored.data)}"
+        if isinstance(selected, tuple):
+            start, end = selected
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    headers["Content-Type"] = stored.content_type
+    length = end - start + 1
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(length)
+        return web.Response(status=status, headers=headers)
+    if size <= SPOOL_BYTES:  # held in memory anyway: one plain answer
         return web.Response(
-            status=206,
-            body=stored.data[start : end + 1],
-            headers=headers,
-            content_type=stored.content_type,
+            status=status, headers=headers, body=b"".join(stored.blob.read(start, end))
         )
-    response = web.Response(body=stored.data, headers=headers)
-    response.headers["Content-Type"] = stored.content_type
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = length
+    try:
+        await response.prepare(request)
+        for piece in stored.blob.read(start, end):
+            await response.write(piece)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client went away: nothing left to tell it
     return response
 
 

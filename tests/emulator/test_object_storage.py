@@ -1,12 +1,24 @@
-"""Object Storage (Swift): listings, containers, objects, name rules and errors."""
+"""Object Storage (Swift): listings, containers, objects (streamed both ways, large ones in
+temporary files), name rules and errors."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import hashlib
+import os
 import re
+from types import SimpleNamespace
+from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
+from nhn_proxy.emulator import create_app
+from nhn_proxy.emulator.object_storage.models import blob_directory
+
+from .conftest import Emu
 from .doc_examples import EXAMPLES
 from .shapes import assert_conforms
 
@@ -196,3 +208,249 @@ async def test_unemulated_swift_endpoint_is_501(emu):
     response = await emu.call("GET", "/kr1/object-storage/info", tenant=emu.storage_tenant)
     assert response.status == 501
     assert (await response.text()).startswith("<html><h1>Not Implemented</h1>")
+
+
+# -- objects, streamed ----------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def object_files() -> set[str]:
+    """The object files the emulator holds right now."""
+    gc.collect()  # a blob's file goes with the blob
+    return set(os.listdir(blob_directory()))
+
+
+class SocketClient:
+    """What `Emu` needs of a test client, over a plain session to a real socket."""
+
+    def __init__(self, session: aiohttp.ClientSession, port: int) -> None:
+        self.session = session
+        self.server = SimpleNamespace(host="127.0.0.1", port=port)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.session.request(method, path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.session.get(path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.session.post(path, **kwargs)
+
+
+@pytest.fixture
+async def served(clock, options):
+    """The emulator on a socket as `nhn-proxy emulator` serves it: a handler whose client
+    went away runs to its end (aiohttp's test server would cancel it instead)."""
+    runner = web.AppRunner(create_app(options, clock=clock))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
+        yield Emu(SocketClient(session, port), clock)
+    await runner.cleanup()
+
+
+async def raw_put(emu, path: str, head: list[str], body: bytes, *, answer: bool) -> bytes:
+    """Send a PUT byte for byte; then read the head of the answer (`answer`) or hang up at
+    once, as a client that goes away."""
+    server = emu.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    token = await emu.token(emu.storage_tenant)
+    lines = [f"PUT {path} HTTP/1.1", "Host: localhost", f"X-Auth-Token: {token}", *head]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+    await writer.drain()
+    received = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5) if answer else b""
+    writer.close()
+    return received
+
+
+async def settled_put(emu, path: str) -> dict:
+    """The journal's entry of the PUT of `path` once the emulator has answered it."""
+    for _ in range(500):
+        response = await emu.client.get("/_emulator/requests", params={"method": "PUT"})
+        entries = [e for e in (await response.json())["requests"] if e["path"] == path]
+        if entries and entries[-1]["status"] is not None:
+            return entries[-1]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the emulator never answered the PUT of {path}")
+
+
+async def test_a_large_object_lives_in_a_file_and_streams_back(swift):
+    await swift("PUT", "/c")
+    data = os.urandom(3 * MIB + 5)
+    before = object_files()
+
+    async def pieces():
+        for start in range(0, len(data), MIB):
+            yield data[start : start + MIB]
+
+    put = await swift("PUT", "/c/big.bin", data=pieces())  # chunked
+    assert put.status == 201
+    assert put.headers["Etag"] == hashlib.md5(data).hexdigest()
+    added = object_files() - before
+    assert len(added) == 1  # on disk, not in memory
+    got = await swift("GET", "/c/big.bin")
+    assert got.status == 200
+    assert got.headers["Content-Length"] == str(len(data))
+    assert got.headers["Content-Type"] == "application/octet-stream"
+    assert await got.read() == data
+    ranged = await swift("GET", "/c/big.bin", headers={"Range": f"bytes={2 * MIB}-{2 * MIB + 9}"})
+    assert ranged.status == 206
+    assert ranged.headers["Content-Range"] == f"bytes {2 * MIB}-{2 * MIB + 9}/{len(data)}"
+    assert await ranged.read() == data[2 * MIB : 2 * MIB + 10]
+    # a copy shares the bytes; the file goes once no object uses it
+    copied = await swift("PUT", "/c/copy.bin", headers={"X-Copy-From": "c/big.bin"}, data=b"")
+    assert copied.status == 201
+    assert object_files() - before == added
+    assert (await swift("DELETE", "/c/big.bin")).status == 204
+    assert object_files() - before == added
+    assert await (await swift("GET", "/c/copy.bin")).read() == data
+    assert (await swift("PUT", "/c/copy.bin", data=b"small now")).status == 201
+    assert object_files() - before == set()
+
+
+async def test_reset_removes_the_object_files(emu, swift):
+    await swift("PUT", "/c")
+    before = object_files()
+    assert (await swift("PUT", "/c/big", data=b"x" * (2 * MIB))).status == 201
+    assert len(object_files() - before) == 1
+    assert (await emu.client.post("/_emulator/reset")).status == 200
+    assert object_files() - before == set()
+
+
+async def test_a_body_shorter_than_its_length_stores_nothing(served):
+    swift = served_swift(served)
+    await swift("PUT", "/c")
+    before = object_files()
+    path = served.swift("/c/short.bin")
+    await raw_put(served, path, ["Content-Length: 3000000"], b"x" * (2 * MIB), answer=False)
+    assert (await settled_put(served, path))["status"] == 499  # Swift's Client Disconnect
+    assert (await swift("GET", "/c/short.bin")).status == 404
+    assert object_files() - before == set()  # the spooled part is gone too
+
+
+async def test_a_chunked_body_without_its_last_chunk_stores_nothing(served):
+    swift = served_swift(served)
+    await swift("PUT", "/c")
+    before = object_files()
+    piece = b"y" * (2 * MIB)
+    body = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"  # and no "0\r\n\r\n"
+    path = served.swift("/c/cut.bin")
+    await raw_put(served, path, ["Transfer-Encoding: chunked"], body, answer=False)
+    assert (await settled_put(served, path))["status"] == 499
+    assert (await swift("GET", "/c/cut.bin")).status == 404
+    assert object_files() - before == set()
+
+
+def served_swift(emu):
+    async def call(method, path="", **kwargs):
+        return await emu.call(method, emu.swift(path), tenant=emu.storage_tenant, **kwargs)
+
+    return call
+
+
+async def test_a_complete_chunked_body_is_stored(emu, swift):
+    await swift("PUT", "/c")
+    body = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    path = emu.swift("/c/whole.txt")
+    answer = await raw_put(emu, path, ["Transfer-Encoding: chunked"], body, answer=True)
+    assert answer.startswith(b"HTTP/1.1 201")
+    got = await swift("GET", "/c/whole.txt")
+    assert await got.read() == b"hello world"
+    assert got.headers["Content-Type"] == "text/plain"  # guessed from the name
+
+
+async def test_upload_limits_and_checks(emu, swift):
+    await swift("PUT", "/c")
+    no_length = await raw_put(emu, emu.swift("/c/x"), [], b"", answer=True)
+    assert no_length.startswith(b"HTTP/1.1 411")
+    too_large = await raw_put(
+        emu,
+        emu.swift("/c/x"),
+        [f"Content-Length: {5 * 1024**3 + 3}"],
+        b"",
+        answer=True,
+    )
+    assert too_large.startswith(b"HTTP/1.1 413")
+    assert b"Request Entity Too Large" in too_large
+    quoted = await swift("PUT", "/c/q", data=b"abc", headers={"ETag": f'"{md5(b"abc")}"'})
+    assert quoted.status == 201
+    upper = await swift("PUT", "/c/u", data=b"abc", headers={"ETag": md5(b"abc").upper()})
+    assert upper.status == 201
+    wrong = await swift("PUT", "/c/w", data=b"abc", headers={"ETag": md5(b"abd")})
+    assert wrong.status == 422
+    assert (await swift("GET", "/c/w")).status == 404
+    typed = await swift("PUT", "/c/t.bin", data=b"{}", headers={"Content-Type": "text/x-kept"})
+    assert typed.status == 201
+    assert (await swift("HEAD", "/c/t.bin")).headers["Content-Type"] == "text/x-kept"
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "body", "content_range"),
+    [
+        ("bytes=0-4", 206, b"hello", "bytes 0-4/11"),
+        ("bytes=6-", 206, b"world", "bytes 6-10/11"),
+        ("bytes=-5", 206, b"world", "bytes 6-10/11"),
+        ("bytes=6-99", 206, b"world", "bytes 6-10/11"),
+        ("bytes=11-", 416, None, "bytes */11"),
+        ("bytes=-0", 416, None, "bytes */11"),
+        ("bytes=5-2", 200, b"hello world", None),  # not a range: ignored, as Swift does
+        ("items=0-4", 200, b"hello world", None),
+        ("bytes=0-1,5-6", 200, b"hello world", None),  # several: the emulator ignores them
+    ],
+)
+async def test_ranges(swift, header, status, body, content_range):
+    await swift("PUT", "/c")
+    await swift("PUT", "/c/o.txt", data=b"hello world")
+    got = await swift("GET", "/c/o.txt", headers={"Range": header})
+    assert got.status == status
+    assert got.headers.get("Content-Range") == content_range
+    if body is not None:
+        assert await got.read() == body
+        assert got.headers["Content-Length"] == str(len(body))
+    else:
+        assert "Requested Range Not Satisfiable" in await got.text()
+
+
+async def test_if_none_match_and_head(swift):
+    await swift("PUT", "/c")
+    await swift("PUT", "/c/o.txt", data=b"hello world", headers={"Content-Type": "text/plain"})
+    etag = md5(b"hello world")
+    for value in (etag, f'"{etag}"', f'"nope", "{etag}"', "*"):
+        unchanged = await swift("GET", "/c/o.txt", headers={"If-None-Match": value})
+        assert unchanged.status == 304, value
+        assert await unchanged.read() == b""
+        assert unchanged.headers["Etag"] == etag
+        assert (await swift("HEAD", "/c/o.txt", headers={"If-None-Match": value})).status == 304
+    changed = await swift("GET", "/c/o.txt", headers={"If-None-Match": md5(b"old")})
+    assert changed.status == 200 and await changed.read() == b"hello world"
+    head = await swift("HEAD", "/c/o.txt", headers={"Range": "bytes=0-1"})
+    assert head.status == 200  # HEAD describes the whole object
+    assert await head.read() == b""
+    assert head.headers["Content-Length"] == "11"
+    assert head.headers["Content-Type"] == "text/plain"
+    assert head.headers["Etag"] == etag
+    assert head.headers["Accept-Ranges"] == "bytes"
+    assert "Last-Modified" in head.headers and "X-Timestamp" in head.headers
+
+
+async def test_a_delimiter_listing_pages_past_a_folder_once(swift):
+    await swift("PUT", "/c")
+    for name in ("a", "b/1", "b/2", "b/3", "c"):
+        await swift("PUT", f"/c/{name}", data=b"x")
+    params = {"format": "json", "delimiter": "/", "limit": "2"}
+    first = await (await swift("GET", "/c", params=params)).json()
+    assert first == [
+        {"name": "a", "hash": md5(b"x"), "bytes": 1, "content_type": first[0]["content_type"],
+         "last_modified": first[0]["last_modified"]},
+        {"subdir": "b/"},
+    ]  # fmt: skip
+    rest = await (await swift("GET", "/c", params={**params, "marker": "b/"})).json()
+    # Swift does not repeat the folder the last page ended on
+    assert [entry.get("name", entry.get("subdir")) for entry in rest] == ["c"]

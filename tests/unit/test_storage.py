@@ -1,24 +1,37 @@
-"""Storage plugin: translation functions, container-name rules and the container routes with
+"""Storage plugin: translation functions, container- and object-name rules, the container
+routes and the object routes (listings with details, upload, download, HEAD, delete) with
 NHN's Swift-compatible Object Storage mocked."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import re
+from typing import Any
 
 import pytest
 from aioresponses import CallbackResult
 from yarl import URL
 
 import nhn_proxy.plugins.storage as storage
-from nhn_proxy.errors import UpstreamBadResponse
+from nhn_proxy.app import create_app
+from nhn_proxy.errors import BadRequest, UpstreamBadResponse
+from nhn_proxy.keys import OPENAPI
+from nhn_proxy.plugin_manager import load_plugins
 from nhn_proxy.plugins.storage import (
     container_created_from_native,
     container_name_problem,
     listing_from_native,
     listing_query_to_native,
+    object_created_from_native,
+    object_headers_from_native,
+    object_listing_from_native,
+    object_name_problem,
+    upload_headers_to_native,
 )
+from nhn_proxy.settings import SettingsError, load_settings
 from tests.conftest import STORAGE_ACCOUNT, STORAGE_KR2, TOKEN, storage_headers
 
 JSON_UTF8 = "application/json; charset=utf-8"
@@ -533,3 +546,636 @@ async def test_dot_segments_sent_verbatim_are_400(client, nhn):
             assert (status, payload["code"]) == (400, 400), (method, raw, payload)
             assert "container_name" in payload["error"]
     assert nhn.calls() == []
+
+
+# ============================================================================= objects
+# Listings with details and filters, and the object routes (upload, download, HEAD,
+# delete) with Swift mocked: the exact native request and the exact public answer. That
+# the bytes really stream (never held whole) is proven end to end (tests/e2e/test_objects.py).
+
+OBJECT_URL = f"{STORAGE_KR2}/photos/docs/a%20b/%ED%95%9C.txt"  # container photos, "docs/a b/한.txt"
+PUBLIC_OBJECT = "/api/nhn/storage/containers/photos/objects/docs/a b/한.txt"
+HELLO = b"hello world"
+HELLO_MD5 = hashlib.md5(HELLO).hexdigest()
+HELLO_MD5_BASE64 = base64.b64encode(hashlib.md5(HELLO).digest()).decode()
+SWIFT_201 = "<html><h1>Created</h1><p></p></html>"
+OBJECT_HEADERS = {
+    "Content-Type": "text/plain",
+    "Content-Length": str(len(HELLO)),
+    "Etag": HELLO_MD5,
+    "Last-Modified": "Mon, 30 May 2022 15:16:43 GMT",
+    "X-Timestamp": "1653923802.28970",
+    "Accept-Ranges": "bytes",
+    "X-Object-Meta-Color": "blue",
+    "X-Trans-Id": "tx3c30a8f0272c40f5979b4-0067104fa7",
+}
+
+
+def sent(nhn, method: str) -> tuple[str, dict[str, str], Any]:
+    """(URL, headers, body) of the one native request of `method`."""
+    found = [
+        (str(url), request)
+        for (verb, url), requests in nhn.requests.items()
+        for request in requests
+        if verb == method
+    ]
+    assert len(found) == 1, found
+    url, request = found[0]
+    return url, dict(request.kwargs.get("headers") or {}), request.kwargs.get("data")
+
+
+@pytest.fixture
+async def small_limit_client(aiohttp_client, nhn):
+    """The proxy with `storage.max_object_size` = 10 bytes."""
+    settings = load_settings(environ={}, overrides={"storage": {"max_object_size": 10}})
+    return await aiohttp_client(create_app(settings))
+
+
+def test_listing_query_to_native_with_filters():
+    assert listing_query_to_native("a", 5, prefix="photos/", delimiter="/") == {
+        "format": "json",
+        "limit": 5,
+        "prefix": "photos/",
+        "delimiter": "/",
+        "marker": "a",
+    }
+
+
+def test_object_listing_from_native_names_details_and_folders():
+    native = [*NATIVE_OBJECTS, {"subdir": "photos/2025/"}]
+    assert object_listing_from_native(native) == (
+        ["ba6610.jpg", "photos/2024/a.png", {"prefix": "photos/2025/"}],
+        None,
+    )
+    entries, marker = object_listing_from_native(native, 3, detail=True)
+    assert entries == [*NATIVE_OBJECTS, {"prefix": "photos/2025/"}]
+    # Swift continues after the last entry, a pseudo-folder included
+    assert marker == "photos/2025/"
+    assert object_listing_from_native([], detail=True) == ([], None)
+
+
+def test_object_listing_from_native_keeps_only_the_spec_fields():
+    extra = {**NATIVE_OBJECTS[0], "slo_etag": "x", "symlink_path": "y"}
+    assert object_listing_from_native([extra], detail=True)[0] == [NATIVE_OBJECTS[0]]
+
+
+@pytest.mark.parametrize(
+    "native",
+    [
+        {"objects": []},
+        [None],
+        [{"subdir": 5}],
+        [{"name": "a"}],  # detail fields missing
+        [{**NATIVE_OBJECTS[0], "bytes": "148585"}],
+        [{**NATIVE_OBJECTS[0], "bytes": True}],
+        [{**NATIVE_OBJECTS[0], "hash": None}],
+    ],
+)
+def test_object_listing_from_native_rejects_unexpected_shapes(native):
+    with pytest.raises(UpstreamBadResponse):
+        object_listing_from_native(native, detail=True)
+
+
+def test_upload_headers_to_native():
+    assert upload_headers_to_native({"Content-Type": "image/png"}, "a.bin", 3) == {
+        "Content-Type": "image/png",
+        "Content-Length": "3",
+    }
+    # no type: guessed from the name as Swift does, from Python's own table
+    assert upload_headers_to_native({}, "docs/a.txt", None) == {"Content-Type": "text/plain"}
+    assert upload_headers_to_native({}, "photos/a.PNG", 1)["Content-Type"] == "image/png"
+    assert upload_headers_to_native({}, "blob", 1)["Content-Type"] == "application/octet-stream"
+    # Content-MD5 (base64) and ETag (hex, quoted or not) are Swift's ETag in hex
+    by_md5 = upload_headers_to_native({"Content-MD5": HELLO_MD5_BASE64}, "a", 11)
+    assert by_md5["ETag"] == HELLO_MD5
+    quoted = upload_headers_to_native({"ETag": f'"{HELLO_MD5.upper()}"'}, "a", 11)
+    assert quoted["ETag"] == HELLO_MD5
+    both = {"Content-MD5": HELLO_MD5_BASE64, "ETag": HELLO_MD5}
+    assert upload_headers_to_native(both, "a", 11)["ETag"] == HELLO_MD5
+
+
+@pytest.mark.parametrize(
+    ("headers", "named"),
+    [
+        ({"Content-MD5": "not base64!"}, "Content-MD5"),
+        ({"Content-MD5": base64.b64encode(b"short").decode()}, "Content-MD5"),
+        ({"ETag": "abc"}, "ETag"),
+        ({"ETag": "z" * 32}, "ETag"),
+        ({"Content-MD5": HELLO_MD5_BASE64, "ETag": "0" * 32}, "different digests"),
+    ],
+)
+def test_upload_digests_that_cannot_be_read_are_400(headers, named):
+    with pytest.raises(BadRequest, match=named):
+        upload_headers_to_native(headers, "a", 1)
+
+
+def test_object_created_from_native():
+    answer = object_created_from_native({"Etag": HELLO_MD5}, "a/b", 11, None)
+    assert answer == {"object": {"name": "a/b", "bytes": 11, "hash": HELLO_MD5}}
+    # an RFC-compliant-ETags container quotes it
+    quoted = object_created_from_native({"Etag": f'"{HELLO_MD5}"'}, "a", 11, HELLO_MD5)
+    assert quoted["object"]["hash"] == HELLO_MD5
+    with pytest.raises(UpstreamBadResponse, match="Etag"):
+        object_created_from_native({}, "a", 11, None)
+    with pytest.raises(UpstreamBadResponse, match="not the one announced"):
+        object_created_from_native({"Etag": "0" * 32}, "a", 11, HELLO_MD5)
+
+
+def test_object_headers_from_native_pass_only_what_a_download_needs():
+    assert object_headers_from_native({**OBJECT_HEADERS, "Content-Range": "bytes 0-4/11"}) == {
+        "ETag": HELLO_MD5,
+        "Last-Modified": "Mon, 30 May 2022 15:16:43 GMT",
+        "Accept-Ranges": "bytes",
+        "Content-Range": "bytes 0-4/11",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("a\nb", "control"),
+        ("a\x7fb", "control"),
+        ("x" * 1025, "1024"),
+        ("한" * 342, "1024 bytes"),  # 1026 bytes of UTF-8 in 342 characters
+    ],
+)
+def test_object_name_problem(name, problem):
+    assert problem in (object_name_problem(name) or "")
+
+
+@pytest.mark.parametrize("name", ["a", "docs/a b.txt", "사진/2024/a.png", "x" * 1024, "..", "a/"])
+def test_object_name_legal(name):
+    assert object_name_problem(name) is None
+
+
+# ----------------------------------------------------------------------------- listings
+
+
+async def test_list_objects_detail_gives_every_field(client, nhn):
+    nhn.get(f"{STORAGE_KR2}/photos{FIRST_PAGE}", **listing(NATIVE_OBJECTS))
+    response = await client.get(
+        "/api/nhn/storage/containers/photos/?detail=true", headers=storage_headers()
+    )
+    assert response.status == 200
+    assert await response.json() == {"objects": NATIVE_OBJECTS}
+    assert_native(nhn.only_call(), "GET", f"{STORAGE_KR2}/photos{FIRST_PAGE}")
+
+
+async def test_list_objects_detail_false_is_the_name_list(client, nhn):
+    nhn.get(f"{STORAGE_KR2}/photos{FIRST_PAGE}", **listing(NATIVE_OBJECTS))
+    response = await client.get(
+        "/api/nhn/storage/containers/photos/?detail=false", headers=storage_headers()
+    )
+    assert await response.json() == {"objects": ["ba6610.jpg", "photos/2024/a.png"]}
+
+
+async def test_list_objects_prefix_and_delimiter_give_folders_as_prefixes(client, nhn):
+    # (aioresponses shows the query sorted)
+    native_url = f"{STORAGE_KR2}/photos?delimiter=/&format=json&limit=10000&prefix=photos/"
+    native = [{"subdir": "photos/2024/"}, {**NATIVE_OBJECTS[0], "name": "photos/c.png"}]
+    nhn.get(native_url, **listing(native))
+    query = "prefix=photos/&delimiter=/"
+    response = await client.get(
+        f"/api/nhn/storage/containers/photos/?{query}", headers=storage_headers()
+    )
+    assert response.status == 200
+    assert await response.json() == {"objects": [{"prefix": "photos/2024/"}, "photos/c.png"]}
+    assert_native(nhn.only_call(), "GET", native_url)
+
+
+async def test_list_objects_with_limit_is_one_page(client, nhn):
+    native_url = f"{STORAGE_KR2}/photos?format=json&limit=2&marker=a.txt"
+    nhn.get(native_url, **listing(NATIVE_OBJECTS))
+    response = await client.get(
+        "/api/nhn/storage/containers/photos/?limit=2&marker=a.txt&detail=true",
+        headers=storage_headers(),
+    )
+    assert response.status == 200
+    # a full page: the caller asks for the next one with marker=photos/2024/a.png
+    assert await response.json() == {"objects": NATIVE_OBJECTS}
+    assert_native(nhn.only_call(), "GET", native_url)
+
+
+async def test_list_objects_from_a_marker_reads_every_page_after_it(client, nhn, monkeypatch):
+    monkeypatch.setattr(storage, "PAGE_SIZE", 2)
+    container = f"{STORAGE_KR2}/photos?format=json&limit=2"
+    nhn.get(f"{container}&marker=a", **listing([{"name": "b"}, {"name": "c"}]))
+    nhn.get(f"{container}&marker=c", **listing([{"name": "d"}]))
+    response = await client.get(
+        "/api/nhn/storage/containers/photos/?marker=a", headers=storage_headers()
+    )
+    assert await response.json() == {"objects": ["b", "c", "d"]}
+    assert [call.url for call in nhn.calls()] == [f"{container}&marker=a", f"{container}&marker=c"]
+
+
+async def test_list_objects_pages_on_after_a_folder(client, nhn, monkeypatch):
+    monkeypatch.setattr(storage, "PAGE_SIZE", 2)
+    container = f"{STORAGE_KR2}/photos?delimiter=/&format=json&limit=2"
+    nhn.get(container, **listing([{"name": "a"}, {"subdir": "b/"}]))
+    nhn.get(f"{container}&marker=b/", **listing([{"name": "c"}]))
+    response = await client.get(
+        "/api/nhn/storage/containers/photos/?delimiter=/", headers=storage_headers()
+    )
+    assert await response.json() == {"objects": ["a", {"prefix": "b/"}, "c"]}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=0", "limit"),
+        ("limit=10001", "limit"),
+        ("limit=x", "limit"),
+        ("delimiter=ab", "delimiter"),
+        ("detail=yes", "detail"),
+        ("detail=1", "detail"),
+        ("prefix=", "prefix"),
+    ],
+)
+async def test_list_objects_bad_query_is_400(client, nhn, query, field):
+    response = await client.get(
+        f"/api/nhn/storage/containers/photos/?{query}", headers=storage_headers()
+    )
+    payload = await response.json()
+    assert response.status == 400 and field in payload["error"], payload
+    assert nhn.calls() == []
+
+
+# ----------------------------------------------------------------------------- upload
+
+
+async def test_upload_streams_the_body_with_its_length_type_and_digest(client, nhn):
+    nhn.put(OBJECT_URL, status=201, body=SWIFT_201, content_type=HTML, headers={"Etag": HELLO_MD5})
+    response = await client.put(
+        PUBLIC_OBJECT,
+        data=HELLO,
+        headers={
+            **storage_headers(),
+            "Content-Type": "text/plain; charset=utf-8",
+            "Content-MD5": HELLO_MD5_BASE64,
+            "X-Object-Meta-Ignored": "not passed",
+        },
+    )
+    assert response.status == 201
+    assert await response.json() == {
+        "object": {"name": "docs/a b/한.txt", "bytes": 11, "hash": HELLO_MD5}
+    }
+    url, headers, body = sent(nhn, "PUT")
+    assert url == OBJECT_URL
+    assert body == HELLO
+    assert headers["X-Auth-Token"] == TOKEN
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert headers["Content-Length"] == "11"
+    assert headers["ETag"] == HELLO_MD5  # Swift checks the body against it (422)
+    assert "Content-MD5" not in headers and "X-Object-Meta-Ignored" not in headers
+
+
+async def raw_chunked_put(client, target: str, headers: dict[str, str], *pieces: bytes):
+    """PUT with `Transfer-Encoding: chunked`, byte for byte (aioresponses would join an
+    async body of the test client into one sized body): (status, JSON answer)."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    lines = [f"PUT {target} HTTP/1.1", "Host: localhost", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append("Transfer-Encoding: chunked")
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    for piece in pieces:
+        writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+async def test_upload_chunked_is_sent_chunked_and_typed_by_its_name(client, nhn):
+    nhn.put(OBJECT_URL, status=201, body=SWIFT_201, content_type=HTML, headers={"Etag": HELLO_MD5})
+    target = str(URL(PUBLIC_OBJECT).raw_path)
+    status, answer = await raw_chunked_put(
+        client, target, storage_headers(), b"hello", b" ", b"world"
+    )
+    assert status == 201
+    assert answer["object"]["bytes"] == 11
+    _url, headers, body = sent(nhn, "PUT")
+    assert body == HELLO
+    assert "Content-Length" not in headers  # no length announced: chunked to NHN too
+    assert headers["Content-Type"] == "text/plain"  # guessed from ".txt", as Swift would
+    assert "ETag" not in headers
+
+
+async def test_upload_of_an_empty_object(client, nhn):
+    empty = hashlib.md5(b"").hexdigest()
+    nhn.put(OBJECT_URL, status=201, body=SWIFT_201, content_type=HTML, headers={"Etag": empty})
+    response = await client.put(PUBLIC_OBJECT, data=b"", headers=storage_headers())
+    assert response.status == 201
+    assert (await response.json())["object"] == {
+        "name": "docs/a b/한.txt",
+        "bytes": 0,
+        "hash": empty,
+    }
+    assert sent(nhn, "PUT")[1]["Content-Length"] == "0"
+
+
+async def test_upload_over_the_limit_is_413_before_any_call(small_limit_client, nhn):
+    response = await small_limit_client.put(
+        PUBLIC_OBJECT, data=b"x" * 11, headers=storage_headers()
+    )
+    payload = await response.json()
+    assert response.status == 413
+    assert payload["code"] == 413
+    assert "storage.max_object_size" in payload["error"] and "segments" in payload["error"]
+    assert nhn.requests == {}
+
+
+async def test_chunked_upload_passing_the_limit_is_413(small_limit_client, nhn):
+    nhn.put(OBJECT_URL, status=201, body=SWIFT_201, content_type=HTML, headers={"Etag": "x"})
+    target = str(URL(PUBLIC_OBJECT).raw_path)
+    status, payload = await raw_chunked_put(
+        small_limit_client, target, storage_headers(), b"x" * 6, b"x" * 6
+    )
+    assert status == 413 and "segments" in payload["error"], payload
+
+
+async def test_chunked_upload_at_the_limit_is_accepted(small_limit_client, nhn):
+    digest = hashlib.md5(b"x" * 10).hexdigest()
+    nhn.put(OBJECT_URL, status=201, body=SWIFT_201, content_type=HTML, headers={"Etag": digest})
+    target = str(URL(PUBLIC_OBJECT).raw_path)
+    status, answer = await raw_chunked_put(
+        small_limit_client, target, storage_headers(), b"x" * 4, b"x" * 6
+    )
+    assert status == 201, answer
+    assert sent(nhn, "PUT")[2] == b"x" * 10
+
+
+async def test_upload_with_an_unreadable_digest_is_400_before_any_call(client, nhn):
+    response = await client.put(
+        PUBLIC_OBJECT, data=HELLO, headers={**storage_headers(), "Content-MD5": "nope"}
+    )
+    payload = await response.json()
+    assert response.status == 400 and "Content-MD5" in payload["error"]
+    assert nhn.requests == {}
+
+
+async def test_upload_whose_body_nhn_refuses_is_nhns_422(client, nhn):
+    nhn.put(
+        OBJECT_URL,
+        status=422,
+        body="<html><h1>Unprocessable Entity</h1><p>Unable to process the contained "
+        "instructions</p></html>",
+        content_type=HTML,
+    )
+    response = await client.put(
+        PUBLIC_OBJECT, data=HELLO, headers={**storage_headers(), "ETag": "0" * 32}
+    )
+    assert response.status == 422
+    assert await response.json() == {
+        "error": "Unprocessable Entity: Unable to process the contained instructions",
+        "code": 422,
+    }
+
+
+async def test_upload_into_a_missing_container_is_404(client, nhn):
+    nhn.put(OBJECT_URL, status=404, body=SWIFT_404, content_type=HTML)
+    response = await client.put(PUBLIC_OBJECT, data=HELLO, headers=storage_headers())
+    assert response.status == 404
+    assert (await response.json())["code"] == 404
+
+
+async def test_upload_stored_with_another_digest_is_502(client, nhn):
+    nhn.put(OBJECT_URL, status=201, body=SWIFT_201, content_type=HTML, headers={"Etag": "0" * 32})
+    response = await client.put(
+        PUBLIC_OBJECT, data=HELLO, headers={**storage_headers(), "ETag": HELLO_MD5}
+    )
+    assert response.status == 502
+
+
+# ----------------------------------------------------------------------------- download
+
+
+async def test_download_streams_the_bytes_with_their_headers(client, nhn):
+    nhn.get(OBJECT_URL, status=200, body=HELLO, headers=OBJECT_HEADERS)
+    response = await client.get(PUBLIC_OBJECT, headers=storage_headers())
+    assert response.status == 200
+    assert await response.read() == HELLO
+    assert response.headers["Content-Type"] == "text/plain"
+    assert response.headers["Content-Length"] == "11"
+    assert response.headers["ETag"] == HELLO_MD5
+    assert response.headers["Last-Modified"] == "Mon, 30 May 2022 15:16:43 GMT"
+    assert response.headers["Accept-Ranges"] == "bytes"
+    assert response.headers["X-Request-ID"]
+    # NHN's own ids and the object's metadata stay behind
+    assert "X-Object-Meta-Color" not in response.headers
+    assert "X-Trans-Id" not in response.headers
+    url, headers, _body = sent(nhn, "GET")
+    assert url == OBJECT_URL
+    assert headers["X-Auth-Token"] == TOKEN
+    assert "Range" not in headers and "If-None-Match" not in headers
+
+
+async def test_download_of_a_range_is_206(client, nhn):
+    nhn.get(
+        OBJECT_URL,
+        status=206,
+        body=b"hello",
+        headers={**OBJECT_HEADERS, "Content-Length": "5", "Content-Range": "bytes 0-4/11"},
+    )
+    response = await client.get(PUBLIC_OBJECT, headers={**storage_headers(), "Range": "bytes=0-4"})
+    assert response.status == 206
+    assert await response.read() == b"hello"
+    assert response.headers["Content-Range"] == "bytes 0-4/11"
+    assert response.headers["Content-Length"] == "5"
+    assert sent(nhn, "GET")[1]["Range"] == "bytes=0-4"
+
+
+async def test_download_of_an_unchanged_object_is_304(client, nhn):
+    headers = {k: v for k, v in OBJECT_HEADERS.items() if k not in ("Content-Length",)}
+    nhn.get(OBJECT_URL, status=304, body=b"", headers=headers)
+    response = await client.get(
+        PUBLIC_OBJECT, headers={**storage_headers(), "If-None-Match": HELLO_MD5}
+    )
+    assert response.status == 304
+    assert await response.read() == b""
+    assert response.headers["ETag"] == HELLO_MD5
+    assert sent(nhn, "GET")[1]["If-None-Match"] == HELLO_MD5
+
+
+async def test_download_errors_are_nhns(client, nhn):
+    nhn.get(OBJECT_URL, status=404, body=SWIFT_404, content_type=HTML)
+    response = await client.get(PUBLIC_OBJECT, headers=storage_headers())
+    assert response.status == 404
+    assert await response.json() == {
+        "error": "Not Found: The resource could not be found.",
+        "code": 404,
+    }
+    nhn.get(
+        OBJECT_URL,
+        status=416,
+        body="<html><h1>Requested Range Not Satisfiable</h1><p>The Range requested is not "
+        "available.</p></html>",
+        content_type=HTML,
+        headers={"Content-Range": "bytes */11"},
+    )
+    response = await client.get(PUBLIC_OBJECT, headers={**storage_headers(), "Range": "bytes=99-"})
+    assert response.status == 416
+    assert (await response.json())["code"] == 416
+
+
+async def test_head_gives_the_headers_of_a_download(client, nhn):
+    nhn.head(OBJECT_URL, status=200, headers=OBJECT_HEADERS)
+    response = await client.head(PUBLIC_OBJECT, headers=storage_headers())
+    assert response.status == 200
+    assert await response.read() == b""
+    assert response.headers["Content-Length"] == "11"
+    assert response.headers["Content-Type"] == "text/plain"
+    assert response.headers["ETag"] == HELLO_MD5
+    assert response.headers["Last-Modified"] == "Mon, 30 May 2022 15:16:43 GMT"
+    url, headers, _body = sent(nhn, "HEAD")
+    assert url == OBJECT_URL and headers["X-Auth-Token"] == TOKEN
+
+
+async def test_head_of_an_unchanged_object_is_304(client, nhn):
+    nhn.head(OBJECT_URL, status=304, headers={"Etag": HELLO_MD5})
+    response = await client.head(
+        PUBLIC_OBJECT, headers={**storage_headers(), "If-None-Match": HELLO_MD5}
+    )
+    assert response.status == 304
+    assert sent(nhn, "HEAD")[1]["If-None-Match"] == HELLO_MD5
+
+
+async def test_head_of_a_missing_object_is_404(client, nhn):
+    nhn.head(OBJECT_URL, status=404)
+    response = await client.head(PUBLIC_OBJECT, headers=storage_headers())
+    assert response.status == 404
+
+
+async def test_delete_object(client, nhn):
+    nhn.delete(OBJECT_URL, status=204)
+    response = await client.delete(PUBLIC_OBJECT, headers=storage_headers())
+    assert response.status == 204
+    assert await response.read() == b""
+    assert_native(nhn.only_call(), "DELETE", OBJECT_URL)
+
+
+async def test_delete_missing_object_is_404(client, nhn):
+    nhn.delete(OBJECT_URL, status=404, body=SWIFT_404, content_type=HTML)
+    response = await client.delete(PUBLIC_OBJECT, headers=storage_headers())
+    assert response.status == 404
+
+
+# ----------------------------------------------------------------------------- object names
+
+
+@pytest.mark.parametrize(
+    ("public", "native"),
+    [
+        ("a.txt", "a.txt"),
+        ("folder/", "folder/"),  # a pseudo-folder marker object keeps its slash
+        ("a%2Fb", "a/b"),  # an encoded slash is a slash: one name, whichever way sent
+        ("a+b&c=d?.txt".replace("?", "%3F"), "a%2Bb%26c%3Dd%3F.txt"),
+        ("%EC%82%AC%EC%A7%84/%20a", "%EC%82%AC%EC%A7%84/%20a"),
+    ],
+)
+async def test_object_names_are_encoded_segment_by_segment(client, nhn, public, native):
+    nhn.delete(re.compile(re.escape(STORAGE_KR2) + "/.*"), status=204)
+    url = URL(f"/api/nhn/storage/containers/photos/objects/{public}", encoded=True)
+    response = await client.delete(url, headers=storage_headers())
+    assert response.status == 204, await response.text()
+    assert_native(nhn.only_call(), "DELETE", f"{STORAGE_KR2}/photos/{native}")
+
+
+async def test_dot_segments_of_an_object_name_stay_in_the_container(client, nhn):
+    """Sent byte for byte (aiohttp's client would resolve them away): NHN gets every dot
+    segment encoded, so no name reaches above its container."""
+    nhn.delete(re.compile(re.escape(STORAGE_KR2) + "/.*"), status=204, repeat=True)
+    cases = {
+        "x/%2E%2E/y": "x/%2E%2E/y",
+        "x/../y": "x/%2E%2E/y",
+        "%2e%2e/%2e%2e/AUTH_other/c/o": "%2E%2E/%2E%2E/AUTH_other/c/o",
+        "../../x": "%2E%2E/%2E%2E/x",
+        "./a": "%2E/a",
+    }
+    for raw in cases:
+        target = f"/api/nhn/storage/containers/photos/objects/{raw}"
+        reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+        lines = [f"DELETE {target} HTTP/1.1", "Host: localhost", "Connection: close"]
+        lines += [f"{name}: {value}" for name, value in storage_headers().items()]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        await writer.drain()
+        assert (await reader.read()).startswith(b"HTTP/1.1 204"), raw
+        writer.close()
+    assert [call.url for call in nhn.calls()] == [
+        f"{STORAGE_KR2}/photos/{native}" for native in cases.values()
+    ]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["a%0Ab", "a%00b", "a%7Fb", "x" * 1025, "%ED%95%9C" * 342, "a%0D%0AX-Injected:%201"],
+)
+async def test_hostile_object_names_never_reach_nhn(client, nhn, raw):
+    for method in ("GET", "DELETE", "HEAD", "PUT"):
+        url = URL(f"/api/nhn/storage/containers/photos/objects/{raw}", encoded=True)
+        response = await client.request(method, url, headers=storage_headers(), data=b"x")
+        # 400 naming the parameter, or 404 where aiohttp's route does not match a line
+        # break at all
+        assert response.status in (400, 404), (method, raw)
+        if method != "HEAD" and response.status == 400:
+            assert "object_name" in (await response.json())["error"]
+    assert nhn.requests == {}
+
+
+async def test_object_routes_need_the_storage_headers(client, nhn):
+    response = await client.get(PUBLIC_OBJECT, headers={"X-NHN-Token": TOKEN})
+    assert response.status == 400
+    assert "X-NHN-Region" in (await response.json())["error"]
+    assert nhn.requests == {}
+
+
+# ----------------------------------------------------------------------------- settings, docs
+
+
+def storage_section(settings) -> dict[str, Any]:
+    return dict(load_plugins(settings).config(settings).section("storage"))
+
+
+def test_the_storage_section_defaults_to_nhns_single_object_limit():
+    assert storage_section(load_settings(environ={})) == {"max_object_size": 5 * 1024**3}
+
+
+@pytest.mark.parametrize("value", [0, -1, "big", 1.5])
+def test_a_bad_max_object_size_stops_start_up(value):
+    settings = load_settings(environ={}, overrides={"storage": {"max_object_size": value}})
+    with pytest.raises(SettingsError, match=r"settings \[storage\]: max_object_size"):
+        create_app(settings)
+
+
+def test_the_environment_sets_max_object_size():
+    settings = load_settings(environ={"NHN_PROXY_STORAGE_MAX_OBJECT_SIZE": "1048576"})
+    assert storage_section(settings) == {"max_object_size": 1048576}
+
+
+def test_the_object_routes_are_documented(settings):
+    document = create_app(settings)[OPENAPI]
+    item = document["paths"]["/api/nhn/storage/containers/{container_name}/objects/{object_name}"]
+    assert set(item) == {"put", "get", "head", "delete"}
+    put = item["put"]
+    assert put["requestBody"]["content"] == {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+    }
+    assert {"201", "413", "422"} <= set(put["responses"])
+    assert {p["name"] for p in put["parameters"] if p["in"] == "header"} >= {"Content-MD5", "ETag"}
+    get = item["get"]
+    assert {"200", "206", "304", "416"} <= set(get["responses"])
+    assert get["responses"]["206"]["content"] == get["responses"]["200"]["content"]
+    assert {p["name"] for p in get["parameters"] if p["in"] == "header"} >= {
+        "Range",
+        "If-None-Match",
+    }
+    assert item["head"]["responses"]["200"] == {"description": "success, no body"}
+    listing_query = {
+        p["name"]
+        for p in document["paths"]["/api/nhn/storage/containers/{container_name}/"]["get"][
+            "parameters"
+        ]
+        if p["in"] == "query"
+    }
+    assert listing_query == {"detail", "prefix", "delimiter", "limit", "marker"}
