@@ -569,8 +569,13 @@ def _object_path(call: Call) -> dict[str, str]:
 
 
 def _conditions(call: Call) -> dict[str, str]:
-    """The caller's `Range` and `If-None-Match`, as Swift reads them."""
-    return {name: call.headers[name] for name in ("Range", "If-None-Match") if name in call.headers}
+    """The caller's `Range` and `If-None-Match`, as Swift reads them; the bytes are asked
+    for as stored (no compression on the way), so `Content-Length` stays theirs."""
+    conditions = {"Accept-Encoding": "identity"}
+    conditions.update(
+        (name, call.headers[name]) for name in ("Range", "If-None-Match") if name in call.headers
+    )
+    return conditions
 
 
 # ----------------------------------------------------------------------------- handlers
