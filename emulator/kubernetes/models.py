@@ -1,8 +1,12 @@
-"""Kubernetes' (NKS) state: the clusters of one region and the versions NKS supports.
+"""Kubernetes' (NKS) state: the clusters of one region, their node groups and the versions
+NKS supports.
 
-A cluster stays CREATE_IN_PROGRESS (and later DELETE_IN_PROGRESS) for ``cluster_delay``
-seconds, computed from the clock when read. Its nodes take addresses from a subnet of the
-network's state, reached (and given back) through the region's state.
+Every transition lasts ``cluster_delay`` seconds, computed from the clock when read: a
+cluster is CREATE_IN_PROGRESS, then CREATE_COMPLETE; a resize puts it (and the resized node
+group) in UPDATE_IN_PROGRESS, then UPDATE_COMPLETE; a deleted cluster is DELETE_IN_PROGRESS,
+then gone. A node group added to a cluster is CREATE_IN_PROGRESS, then CREATE_COMPLETE; a
+deleted one DELETE_IN_PROGRESS, then gone. Nodes take addresses from the cluster's subnet in
+the network's state, reached (and given back) through the region's state.
 """
 
 from __future__ import annotations
@@ -138,6 +142,35 @@ SUPPORTED_EVENTS = {
 }
 
 
+# NHN's default quota: at most 10 nodes per worker node group (NKS user guide)
+NODE_QUOTA = 10
+DEFAULT_WORKER = "default-worker"
+
+
+@dataclass
+class NodeGroup:
+    """One worker node group; ``phase`` is "create", "update" (a resize) or "delete", and
+    ``phase_started`` when that phase began."""
+
+    uuid: str
+    id: int
+    name: str
+    flavor_id: str
+    image_id: str
+    node_count: int
+    labels: dict[str, Any]
+    node_ips: list[str]
+    created: float
+    stack_id: str
+    # the group made with the cluster (NHN's `default-worker`), which cannot be deleted
+    default: bool = False
+    min_node_count: int = 1
+    # NHN's create answer shows null for a new group; the default group shows 10
+    max_node_count: int | None = None
+    phase: str = "create"
+    phase_started: float = 0.0
+
+
 @dataclass
 class Cluster:
     uuid: str
@@ -146,7 +179,6 @@ class Cluster:
     user_id: str
     flavor_id: str
     keypair: str
-    node_count: int
     fixed_network: str
     fixed_subnet: str
     labels: dict[str, Any]
@@ -154,15 +186,29 @@ class Cluster:
     create_timeout: int
     created: float
     stack_id: str
-    nodegroup_uuid: str
-    nodegroup_id: int
-    node_ips: list[str]
     ca_data: str
     client_cert: str
     client_key: str
-    # "create" or "delete", and when that phase started.
+    # by uuid, in creation order (the default worker group first)
+    nodegroups: dict[str, NodeGroup] = field(default_factory=dict)
+    # "create", "update" (a resize) or "delete", and when that phase started.
     phase: str = "create"
     phase_started: float = 0.0
+
+    @property
+    def node_count(self) -> int:
+        """Worker nodes of all node groups, as NKS counts them."""
+        return sum(group.node_count for group in self.nodegroups.values())
+
+    @property
+    def node_ips(self) -> list[str]:
+        return [address for group in self.nodegroups.values() for address in group.node_ips]
+
+    def find_nodegroup(self, wanted: str) -> NodeGroup | None:
+        """A node group by uuid or name (names are unique within a cluster)."""
+        if wanted in self.nodegroups:
+            return self.nodegroups[wanted]
+        return next((g for g in self.nodegroups.values() if g.name == wanted), None)
 
 
 @dataclass
@@ -186,22 +232,53 @@ class KubernetesState:
     def next_nodegroup_id(self) -> int:
         return next(self._nodegroup_ids)
 
+    def done(self, phase_started: float, now: float) -> bool:
+        return now >= phase_started + self.delay
+
     def settle(self, tenant_id: str, now: float, region: RegionState) -> None:
-        """Drop clusters whose deletion finished and give their nodes' addresses back to the
-        region's network."""
+        """Drop clusters and node groups whose deletion finished and give their nodes'
+        addresses back to the region's network."""
         data = self.tenants.get(tenant_id)
         if data is None:
             return
         for cluster in list(data.clusters.values()):
-            if cluster.phase == "delete" and now >= cluster.phase_started + self.delay:
-                subnet = region.network.find_subnet(tenant_id, cluster.fixed_subnet)
+            subnet = region.network.find_subnet(tenant_id, cluster.fixed_subnet)
+            if cluster.phase == "delete" and self.done(cluster.phase_started, now):
                 if subnet is not None:
                     for address in cluster.node_ips:
                         subnet.release(address)
                 del data.clusters[cluster.uuid]
+                continue
+            for group in list(cluster.nodegroups.values()):
+                if group.phase == "delete" and self.done(group.phase_started, now):
+                    if subnet is not None:
+                        for address in group.node_ips:
+                            subnet.release(address)
+                    del cluster.nodegroups[group.uuid]
 
     def status(self, cluster: Cluster, now: float) -> str:
-        done = now >= cluster.phase_started + self.delay
+        done = self.done(cluster.phase_started, now)
         if cluster.phase == "create":
             return "CREATE_COMPLETE" if done else "CREATE_IN_PROGRESS"
+        if cluster.phase == "update":
+            return "UPDATE_COMPLETE" if done else "UPDATE_IN_PROGRESS"
         return "DELETE_IN_PROGRESS"
+
+    def ready(self, cluster: Cluster, now: float) -> bool:
+        """Whether the cluster has been created (and is not being deleted): it has its API
+        address, kubeconfig and nodes."""
+        return self.status(cluster, now) in (
+            "CREATE_COMPLETE",
+            "UPDATE_IN_PROGRESS",
+            "UPDATE_COMPLETE",
+        )
+
+    def nodegroup_status(self, cluster: Cluster, group: NodeGroup, now: float) -> str:
+        if cluster.phase == "delete":
+            return "DELETE_IN_PROGRESS"
+        if group.phase == "delete":
+            return "DELETE_IN_PROGRESS"
+        done = self.done(group.phase_started, now)
+        if group.phase == "update":
+            return "UPDATE_COMPLETE" if done else "UPDATE_IN_PROGRESS"
+        return "CREATE_COMPLETE" if done else "CREATE_IN_PROGRESS"

@@ -1,10 +1,23 @@
 """Kubernetes' (NKS, Magnum v1) handlers: clusters, kubeconfig, supported versions, node
-groups and NKS's add-on catalog.
+groups, resize and NKS's add-on catalog.
 
 Creation validates what NHN documents: NKS's cluster name rule, the ``iaas_console``
 template, string labels, a supported ``kube_tag``, the add-ons (known names and versions, one
 CNI and one kube-dns add-on) and existing VPC, subnet, flavor, key pair and node image of the
 caller's tenant — looked up in the other services' state through ``ctx.regional``.
+
+Node groups follow Magnum's API (NKS is Magnum) with NKS's required labels
+(``availability_zone``, ``boot_volume_type``, ``boot_volume_size``, ``ca_enable``: NHN's API
+guide and its Terraform provider): a group is added only to a created cluster (Magnum's 409
+"Cluster API address is not available yet"), its name is unique in the cluster (409
+NodeGroupAlreadyExists), create answers 202 with the new group (no status yet, as Magnum's
+answer), delete 204; the default worker group cannot be deleted (Magnum's 400 "Deleting a
+default nodegroup is not supported."). ``actions/resize`` (202 ``{"uuid"}``) changes one
+group's node count (the default worker group when none is named) within its bounds (Magnum's
+NGResizeOutBounds, 400) and puts the cluster and the group in UPDATE_IN_PROGRESS; a cluster
+not in a ``*_COMPLETE`` status cannot be resized (Magnum's conductor refuses it; the emulator
+says so at once, 400) and a group with an operation in progress neither (NgOperationInProgress,
+400). Creating or deleting a group leaves the cluster's own status alone (a simplification).
 """
 
 from __future__ import annotations
@@ -25,11 +38,14 @@ from nhn_proxy.emulator.kubernetes.models import (
     ADDON_TYPES,
     ADDONS,
     DEFAULT_ADDONS,
+    DEFAULT_WORKER,
+    NODE_QUOTA,
     SUPPORTED_EVENTS,
     SUPPORTED_K8S,
     Addon,
     Cluster,
     KubernetesState,
+    NodeGroup,
     addon_type_uuid,
     addon_uuid,
 )
@@ -101,23 +117,29 @@ def _api_address(ctx: Ctx, cluster: Cluster) -> str:
     return f"https://{cluster.uuid[:8]}-{ctx.region}-k8s.container.cloud.toast.com:6443"
 
 
+def _updated_at(ctx: Ctx, status: str, phase_started: float) -> str | None:
+    """Magnum's ``updated_at``: none while being created, then when the last change began
+    (in progress) or ended (complete)."""
+    if status == "CREATE_IN_PROGRESS":
+        return None
+    if status.endswith("_COMPLETE"):
+        return iso_offset(phase_started + _nks(ctx).delay)
+    return iso_offset(phase_started)
+
+
 def _timestamps(ctx: Ctx, cluster: Cluster) -> tuple[str, str | None]:
-    nks = _nks(ctx)
-    status = nks.status(cluster, ctx.now)
-    updated: str | None = None
-    if status == "CREATE_COMPLETE":
-        updated = iso_offset(cluster.phase_started + nks.delay)
-    elif cluster.phase == "delete":
-        updated = iso_offset(cluster.phase_started)
-    return iso_offset(cluster.created), updated
+    status = _nks(ctx).status(cluster, ctx.now)
+    return iso_offset(cluster.created), _updated_at(ctx, status, cluster.phase_started)
 
 
 def _health(ctx: Ctx, cluster: Cluster) -> tuple[str | None, dict[str, str]]:
-    if _nks(ctx).status(cluster, ctx.now) != "CREATE_COMPLETE":
+    if not _nks(ctx).ready(cluster, ctx.now):
         return None, {}
     reasons = {"api": "ok"}
-    for index in range(cluster.node_count):
-        reasons[f"{cluster.name}-default-w-{cluster.uuid[:12]}-node-{index}.Ready"] = "True"
+    for group in cluster.nodegroups.values():
+        for index in range(group.node_count):
+            node = f"{cluster.name}-{group.name[:9]}-{group.stack_id[:12]}-node-{index}"
+            reasons[f"{node}.Ready"] = "True"
     return "HEALTHY", reasons
 
 
@@ -145,7 +167,7 @@ def cluster_summary(ctx: Ctx, cluster: Cluster) -> dict[str, Any]:
 def cluster_detail(ctx: Ctx, cluster: Cluster) -> dict[str, Any]:
     view = cluster_summary(ctx, cluster)
     created, updated = _timestamps(ctx, cluster)
-    complete = view["status"] == "CREATE_COMPLETE"
+    complete = _nks(ctx).ready(cluster, ctx.now)
     view.update(
         {
             "api_address": _api_address(ctx, cluster) if complete else None,
@@ -185,9 +207,9 @@ def _uuid_like(value: str) -> bool:
     return parsed.hex == value.replace("-", "").lower()
 
 
-def _check_name(name: Any) -> str:
+def _check_name(name: Any, rule: str = _NAME_RULE) -> str:
     if not isinstance(name, str) or not _NAME.match(name) or _uuid_like(name):
-        raise _invalid("name", name, _NAME_RULE)
+        raise _invalid("name", name, rule)
     return name
 
 
@@ -461,7 +483,6 @@ async def create_cluster(ctx: Ctx) -> web.StreamResponse:
         user_id=ctx.token.user_id,
         flavor_id=flavor.id,
         keypair=body["keypair"],
-        node_count=node_count,
         fixed_network=vpc.id,
         fixed_subnet=subnet.id,
         labels=_enriched_labels(ctx, labels, cluster_id, flavor.flavor_type),
@@ -469,15 +490,29 @@ async def create_cluster(ctx: Ctx) -> web.StreamResponse:
         create_timeout=create_timeout,
         created=ctx.now,
         stack_id=new_uuid(),
-        nodegroup_uuid=new_uuid(),
-        nodegroup_id=nks.next_nodegroup_id(),
-        node_ips=[subnet.allocate() for _ in range(node_count)],
         ca_data=_fake_pem_b64("CERTIFICATE"),
         client_cert=_fake_pem_b64("CERTIFICATE"),
         client_key=_fake_pem_b64("RSA PRIVATE KEY"),
         phase="create",
         phase_started=ctx.now,
     )
+    default = NodeGroup(
+        uuid=new_uuid(),
+        id=nks.next_nodegroup_id(),
+        name=DEFAULT_WORKER,
+        flavor_id=flavor.id,
+        image_id=labels["node_image"],
+        node_count=node_count,
+        labels={k: cluster.labels[k] for k in _NODEGROUP_LABELS if k in cluster.labels},
+        node_ips=[subnet.allocate() for _ in range(node_count)],
+        created=ctx.now,
+        stack_id=new_uuid(),
+        default=True,
+        max_node_count=NODE_QUOTA,
+        phase="create",
+        phase_started=ctx.now,
+    )
+    cluster.nodegroups[default.uuid] = default
     data.clusters[cluster.uuid] = cluster
     return json_response({"uuid": cluster.uuid}, status=202)
 
@@ -533,7 +568,7 @@ def kubeconfig(ctx: Ctx, cluster: Cluster) -> str:
 async def get_config(ctx: Ctx) -> web.StreamResponse:
     cluster = _find(ctx, ctx.match["cluster"])
     status = _nks(ctx).status(cluster, ctx.now)
-    if status != "CREATE_COMPLETE":
+    if not _nks(ctx).ready(cluster, ctx.now):
         # What NKS answers before CREATE_COMPLETE is unconfirmed; a state conflict fits best.
         raise ApiError(
             409,
@@ -611,55 +646,90 @@ async def get_addon(ctx: Ctx) -> web.StreamResponse:
 
 # -- node groups ---------------------------------------------------------------------------------
 
+# The labels a node group shows (NHN's "View Node Group" example keys).
+_NODEGROUP_LABELS = (
+    "availability_zone",
+    "boot_volume_size",
+    "boot_volume_type",
+    "ca_enable",
+    "clusterautoscale",
+    "kube_tag",
+    "node_image",
+    "platform_version",
+)
+_REQUIRED_NODEGROUP_LABELS = (
+    "availability_zone",
+    "boot_volume_type",
+    "boot_volume_size",
+    "ca_enable",
+)
+# What NKS fills in a new group's labels (NKS API guide, "Create Node Group" answer: ca_*,
+# clusterautoscale and user_script_v2 defaults).
+_NODEGROUP_LABEL_DEFAULTS = {
+    "ca_max_node_count": "10",
+    "ca_min_node_count": "1",
+    "ca_pod_replicas": "1",
+    "ca_scale_down_delay_after_add": "10",
+    "ca_scale_down_enable": "true",
+    "ca_scale_down_unneeded_time": "10",
+    "ca_scale_down_util_thresh": "50",
+    "clusterautoscale": "nodegroupfeature",
+    "user_script_v2": "",
+}
+_NODEGROUP_NAME_RULE = (
+    "Node group names must be at most 32 characters: lowercase letters, digits and '-', "
+    "starting with a lowercase letter and ending with a lowercase letter or digit, "
+    "and not in UUID format."
+)
 
-def _nodegroup_status(ctx: Ctx, cluster: Cluster) -> str:
-    return _nks(ctx).status(cluster, ctx.now)
+
+def _find_nodegroup(cluster: Cluster, wanted: str) -> NodeGroup:
+    group = cluster.find_nodegroup(wanted)
+    if group is None:
+        raise ApiError(404, f"Nodegroup {wanted} could not be found.")
+    return group
 
 
-def nodegroup_summary(ctx: Ctx, cluster: Cluster) -> dict[str, Any]:
+def nodegroup_summary(ctx: Ctx, cluster: Cluster, group: NodeGroup) -> dict[str, Any]:
     return {
-        "uuid": cluster.nodegroup_uuid,
-        "name": "default-worker",
-        "flavor_id": cluster.flavor_id,
-        "image_id": cluster.labels.get("node_image"),
+        "uuid": group.uuid,
+        "name": group.name,
+        "flavor_id": group.flavor_id,
+        "image_id": group.image_id,
         # NHN's example shows is_default false even for default-worker.
         "is_default": False,
-        "max_node_count": 10,
-        "min_node_count": 1,
-        "node_count": cluster.node_count,
+        "max_node_count": group.max_node_count,
+        "min_node_count": group.min_node_count,
+        "node_count": group.node_count,
         "role": "worker",
-        "stack_id": cluster.stack_id,
-        "status": _nodegroup_status(ctx, cluster),
+        "stack_id": group.stack_id,
+        "status": _nks(ctx).nodegroup_status(cluster, group, ctx.now),
     }
 
 
-def nodegroup_detail(ctx: Ctx, cluster: Cluster) -> dict[str, Any]:
-    view = nodegroup_summary(ctx, cluster)
-    created, updated = _timestamps(ctx, cluster)
-    complete = view["status"] == "CREATE_COMPLETE"
-    label_keys = (
-        "availability_zone",
-        "boot_volume_size",
-        "boot_volume_type",
-        "ca_enable",
-        "clusterautoscale",
-        "kube_tag",
-        "node_image",
-        "platform_version",
-    )
+def _status_reason(status: str) -> str | None:
+    if status.endswith("_COMPLETE"):
+        return f"Stack {status.removesuffix('_COMPLETE')} completed successfully"
+    return None
+
+
+def nodegroup_detail(ctx: Ctx, cluster: Cluster, group: NodeGroup) -> dict[str, Any]:
+    view = nodegroup_summary(ctx, cluster, group)
+    status = view["status"]
+    built = status not in ("CREATE_IN_PROGRESS",) and _nks(ctx).ready(cluster, ctx.now)
     view.update(
         {
-            "id": cluster.nodegroup_id,
+            "id": group.id,
             "cluster_id": cluster.uuid,
             "project_id": cluster.tenant_id,
-            "labels": {k: cluster.labels[k] for k in label_keys if k in cluster.labels},
-            "node_addresses": list(cluster.node_ips) if complete else [],
-            "status_reason": "Stack CREATE completed successfully" if complete else None,
+            "labels": dict(group.labels),
+            "node_addresses": list(group.node_ips) if built else [],
+            "status_reason": _status_reason(status),
             "docker_volume_size": None,
-            "version": None,
-            "links": _links(ctx, f"clusters/{cluster.uuid}/nodegroups/{cluster.nodegroup_uuid}"),
-            "created_at": created,
-            "updated_at": updated,
+            "version": cluster.labels.get("kube_tag"),
+            "links": _links(ctx, f"clusters/{cluster.uuid}/nodegroups/{group.uuid}"),
+            "created_at": iso_offset(group.created),
+            "updated_at": _updated_at(ctx, status, group.phase_started),
         }
     )
     return view
@@ -667,15 +737,184 @@ def nodegroup_detail(ctx: Ctx, cluster: Cluster) -> dict[str, Any]:
 
 async def list_nodegroups(ctx: Ctx) -> web.StreamResponse:
     cluster = _find(ctx, ctx.match["cluster"])
-    return json_response({"nodegroups": [nodegroup_summary(ctx, cluster)]})
+    groups = [nodegroup_summary(ctx, cluster, group) for group in cluster.nodegroups.values()]
+    return json_response({"nodegroups": groups})
 
 
 async def get_nodegroup(ctx: Ctx) -> web.StreamResponse:
     cluster = _find(ctx, ctx.match["cluster"])
-    wanted = ctx.match["nodegroup"]
-    if wanted not in ("default-worker", cluster.nodegroup_uuid):
-        raise ApiError(404, f"Nodegroup {wanted} could not be found.")
-    return json_response(nodegroup_detail(ctx, cluster))
+    group = _find_nodegroup(cluster, ctx.match["nodegroup"])
+    return json_response(nodegroup_detail(ctx, cluster, group))
+
+
+def _node_count(value: Any, *, default: int | None = None) -> int:
+    if value is None and default is not None:
+        return default
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _invalid("node_count", value, "Wrong type. Expected 'int'")
+    return value
+
+
+def _validate_nodegroup_labels(ctx: Ctx, labels: Any) -> dict[str, Any]:
+    if not isinstance(labels, dict):
+        raise _invalid("labels", labels, "Wrong type. Expected 'dict'")
+    for key in _REQUIRED_NODEGROUP_LABELS:
+        if key not in labels:
+            raise ApiError(400, f"Label '{key}' is required.")
+    for key, value in labels.items():
+        if key in _ARRAY_LABELS:
+            if not isinstance(value, list):
+                raise _invalid(f"labels.{key}", value, "Must be an array")
+        elif not isinstance(value, str):
+            raise _invalid(f"labels.{key}", value, "Label values must be strings")
+    if labels["availability_zone"] not in ctx.regional.compute.zones:
+        raise ApiError(400, f"Availability zone {labels['availability_zone']} is not available.")
+    if labels["boot_volume_type"] not in ("General HDD", "General SSD"):
+        raise ApiError(400, f"Volume type {labels['boot_volume_type']} could not be found.")
+    size = labels["boot_volume_size"]
+    if not size.isdigit() or not 10 <= int(size) <= 2000:
+        raise _invalid("labels.boot_volume_size", size, "Must be 10..2000 (GB)")
+    if labels["ca_enable"].lower() not in ("true", "false"):
+        raise _invalid("labels.ca_enable", labels["ca_enable"], "Must be 'True' or 'False'")
+    return dict(labels)
+
+
+async def create_nodegroup(ctx: Ctx) -> web.StreamResponse:
+    cluster = _find(ctx, ctx.match["cluster"])
+    body = await ctx.json_object()
+    for key in ("name", "flavor_id", "image_id", "labels"):
+        if body.get(key) is None:
+            raise _invalid(key, None, "Mandatory field missing.")
+    name = _check_name(body["name"], _NODEGROUP_NAME_RULE)
+    node_count = _node_count(body.get("node_count"), default=1)
+    if not 1 <= node_count <= NODE_QUOTA:
+        raise _invalid("node_count", node_count, f"Must be an integer from 1 to {NODE_QUOTA}.")
+    for key in ("flavor_id", "image_id"):
+        if not isinstance(body[key], str):
+            raise _invalid(key, body[key], "Wrong type. Expected 'str'")
+    if body.get("role", "worker") != "worker":
+        raise ApiError(400, "Creating master nodegroups is currently not supported.")
+    labels = _validate_nodegroup_labels(ctx, body["labels"])
+
+    nks = _nks(ctx)
+    if not nks.ready(cluster, ctx.now):
+        raise ApiError(409, "Cluster API address is not available yet")
+    if cluster.find_nodegroup(name) is not None:
+        raise ApiError(
+            409, f"A node group with name {name} already exists in the cluster {cluster.name}."
+        )
+    flavor = ctx.regional.compute.flavors.get(body["flavor_id"])
+    if flavor is None:
+        raise ApiError(400, f"Unable to find flavor {body['flavor_id']}.")
+    image = ctx.regional.image.find(ctx.tenant_id, body["image_id"])
+    if image is None or image.properties.get("nhncloud_allow_nks_cpu_flavor") != "true":
+        raise ApiError(400, f"Image {body['image_id']} is not an NKS node image.")
+    subnet = ctx.regional.network.find_subnet(ctx.tenant_id, cluster.fixed_subnet)
+    if subnet is None or subnet.available < node_count:
+        raise ApiError(409, f"No more IP addresses available on subnet {cluster.fixed_subnet}.")
+
+    group = NodeGroup(
+        uuid=new_uuid(),
+        id=nks.next_nodegroup_id(),
+        name=name,
+        flavor_id=flavor.id,
+        image_id=image.id,
+        node_count=node_count,
+        labels={
+            **_NODEGROUP_LABEL_DEFAULTS,
+            **labels,
+            "kube_tag": cluster.labels["kube_tag"],
+            "node_image": image.id,
+            "platform_version": _PLATFORM_VERSION,
+        },
+        node_ips=[subnet.allocate() for _ in range(node_count)],
+        created=ctx.now,
+        stack_id=new_uuid(),
+        phase="create",
+        phase_started=ctx.now,
+    )
+    cluster.nodegroups[group.uuid] = group
+    # Magnum answers with the new group as it was asked for: no status yet
+    answer = {
+        "cluster_id": cluster.uuid,
+        "flavor_id": group.flavor_id,
+        "image_id": group.image_id,
+        "labels": dict(group.labels),
+        "links": _links(ctx, f"clusters/{cluster.uuid}/nodegroups/{group.uuid}"),
+        "max_node_count": group.max_node_count,
+        "min_node_count": group.min_node_count,
+        "name": group.name,
+        "node_count": group.node_count,
+        "project_id": cluster.tenant_id,
+        "role": "worker",
+        "uuid": group.uuid,
+    }
+    return json_response(answer, status=202)
+
+
+async def delete_nodegroup(ctx: Ctx) -> web.StreamResponse:
+    cluster = _find(ctx, ctx.match["cluster"])
+    group = _find_nodegroup(cluster, ctx.match["nodegroup"])
+    if group.default:
+        raise ApiError(400, "Deleting a default nodegroup is not supported.")
+    if _nks(ctx).nodegroup_status(cluster, group, ctx.now) == "DELETE_IN_PROGRESS":
+        raise ApiError(400, f"Nodegroup {group.name} already has an operation in progress.")
+    group.phase = "delete"
+    group.phase_started = ctx.now
+    return empty_response(204)
+
+
+async def resize_cluster(ctx: Ctx) -> web.StreamResponse:
+    """``POST /v1/clusters/{id}/actions/resize``: ``node_count`` (required), ``nodegroup``
+    (name or uuid; the default worker group when left out) and ``nodes_to_remove``
+    (accepted, not acted on: the emulator's nodes have no ids)."""
+    cluster = _find(ctx, ctx.match["cluster"])
+    body = await ctx.json_object()
+    if body.get("node_count") is None:
+        raise _invalid("node_count", None, "Mandatory field missing.")
+    node_count = _node_count(body["node_count"])
+    wanted = body.get("nodegroup")
+    if wanted is not None and not isinstance(wanted, str):
+        raise _invalid("nodegroup", wanted, "Wrong type. Expected 'str'")
+    removed = body.get("nodes_to_remove")
+    if removed is not None and (
+        not isinstance(removed, list) or not all(isinstance(n, str) for n in removed)
+    ):
+        raise _invalid("nodes_to_remove", removed, "Must be a list of node uuids.")
+    nks = _nks(ctx)
+    status = nks.status(cluster, ctx.now)
+    if not status.endswith("_COMPLETE"):
+        raise ApiError(400, f'Resizing a cluster when status is "{status}" is not supported.')
+    if wanted:
+        group = _find_nodegroup(cluster, wanted)
+    else:
+        group = next(g for g in cluster.nodegroups.values() if g.default)
+    if nks.nodegroup_status(cluster, group, ctx.now).endswith("_IN_PROGRESS"):
+        raise ApiError(400, f"Nodegroup {group.name} already has an operation in progress.")
+    highest = group.max_node_count or NODE_QUOTA
+    if not group.min_node_count <= node_count <= highest:
+        raise ApiError(
+            400,
+            f"Resizing {group.name} outside the allowed range: min_node_count = "
+            f"{group.min_node_count}, max_node_count = {highest}",
+        )
+    subnet = ctx.regional.network.find_subnet(ctx.tenant_id, cluster.fixed_subnet)
+    grow = node_count - group.node_count
+    if grow > 0:
+        if subnet is None or subnet.available < grow:
+            raise ApiError(409, f"No more IP addresses available on subnet {cluster.fixed_subnet}.")
+        group.node_ips.extend(subnet.allocate() for _ in range(grow))
+    elif grow < 0:
+        for address in group.node_ips[grow:]:
+            if subnet is not None:
+                subnet.release(address)
+        del group.node_ips[grow:]
+    group.node_count = node_count
+    group.phase = cluster.phase = "update"
+    group.phase_started = cluster.phase_started = ctx.now
+    return json_response({"uuid": cluster.uuid}, status=202)
 
 
 # -- version discovery (no token: Magnum's public routes are / and /v1) -----------------------

@@ -356,3 +356,321 @@ async def test_external_labels_required_where_the_subnet_reaches_an_internet_gat
     assert (await _create_status(emu, private("inner", subnet, external=False)))[0] == 202
     names = {c["name"] for c in (await emu.json("GET", f"{NKS}/clusters"))["clusters"]}
     assert names == {"labelled", "inner"}
+
+
+# -- node groups and resize (NKS API guide "Node Groups" and "Resize"; Magnum's node group API) --
+
+# NKS's "Create Node Group" answer fields (no status yet: Magnum sets it afterwards)
+NODEGROUP_CREATED_KEYS = {
+    "cluster_id",
+    "flavor_id",
+    "image_id",
+    "labels",
+    "links",
+    "max_node_count",
+    "min_node_count",
+    "name",
+    "node_count",
+    "project_id",
+    "role",
+    "uuid",
+}
+# NKS's "View Node Group" fields
+NODEGROUP_DETAIL_KEYS = {
+    "uuid",
+    "id",
+    "name",
+    "cluster_id",
+    "project_id",
+    "flavor_id",
+    "image_id",
+    "labels",
+    "max_node_count",
+    "min_node_count",
+    "node_count",
+    "node_addresses",
+    "role",
+    "is_default",
+    "stack_id",
+    "status",
+    "status_reason",
+    "docker_volume_size",
+    "version",
+    "links",
+    "created_at",
+    "updated_at",
+}
+
+
+async def created_cluster(emu, name: str = "test-k8s", *, complete: bool = True) -> str:
+    created = await emu.json("POST", f"{NKS}/clusters", 202, json=await cluster_body(emu, name))
+    if complete:
+        emu.clock.advance(CLUSTER_DELAY + 0.001)
+    return created["uuid"]
+
+
+async def nodegroup_body(emu, name: str = "workers-2", **changes) -> dict:
+    """NHN's documented create example with ids from the emulator."""
+    node_image = (
+        await emu.json(
+            "GET", "/kr1/image/v2/images", params={"nhncloud_allow_nks_cpu_flavor": "true"}
+        )
+    )["images"][0]
+    body = {
+        "name": name,
+        "node_count": 1,
+        "flavor_id": (await emu.flavor("m2.c4m8"))["id"],
+        "image_id": node_image["id"],
+        "labels": {
+            "availability_zone": "kr-pub-a",
+            "boot_volume_size": "20",
+            "boot_volume_type": "General HDD",
+            "ca_enable": "false",
+        },
+    }
+    body.update(changes)
+    return body
+
+
+async def available_addresses(emu) -> int:
+    return (await emu.default_subnet())["available_ip_count"]
+
+
+def magnum_error(detail: str, status: int) -> dict:
+    """Magnum's parsable error: the detail ends with a period, the title is its first
+    sentence without one."""
+    assert detail.endswith(".")
+    return {
+        "errors": [
+            {
+                "request_id": "",
+                "code": "client",
+                "status": status,
+                "title": detail.split(". ")[0].removesuffix("."),
+                "detail": detail,
+                "links": [],
+            }
+        ]
+    }
+
+
+async def test_a_new_cluster_has_its_default_worker_group(emu):
+    uuid = await created_cluster(emu, complete=False)
+    groups = (await emu.json("GET", f"{NKS}/clusters/{uuid}/nodegroups"))["nodegroups"]
+    assert [group["status"] for group in groups] == ["CREATE_IN_PROGRESS"]
+    emu.clock.advance(CLUSTER_DELAY + 0.001)
+    listed = await emu.json("GET", f"{NKS}/clusters/test-k8s/nodegroups/")
+    assert_conforms(listed, EXAMPLES["nodegroups"])
+    (group,) = listed["nodegroups"]
+    assert group["name"] == "default-worker" and group["status"] == "CREATE_COMPLETE"
+    assert (group["min_node_count"], group["max_node_count"], group["node_count"]) == (1, 10, 1)
+    by_uuid = await emu.json("GET", f"{NKS}/clusters/{uuid}/nodegroups/{group['uuid']}")
+    assert set(by_uuid) == NODEGROUP_DETAIL_KEYS
+    assert by_uuid["status_reason"] == "Stack CREATE completed successfully"
+    assert by_uuid["version"] == "v1.32.3" and by_uuid["labels"]["kube_tag"] == "v1.32.3"
+    assert len(by_uuid["node_addresses"]) == 1 and by_uuid["cluster_id"] == uuid
+
+
+async def test_nodegroup_lifecycle(emu):
+    before = await available_addresses(emu)
+    uuid = await created_cluster(emu)
+    path = f"{NKS}/clusters/{uuid}/nodegroups"
+    created = await emu.json("POST", path, 202, json=await nodegroup_body(emu, node_count=2))
+    assert set(created) == NODEGROUP_CREATED_KEYS
+    assert created["cluster_id"] == uuid and created["max_node_count"] is None
+    assert created["labels"]["ca_enable"] == "false"
+    assert created["labels"]["clusterautoscale"] == "nodegroupfeature"
+    assert created["labels"]["user_script_v2"] == ""
+    assert all(isinstance(value, str) for value in created["labels"].values())
+
+    group = await emu.json("GET", f"{path}/workers-2")
+    assert group["status"] == "CREATE_IN_PROGRESS" and group["node_addresses"] == []
+    assert group["status_reason"] is None and group["updated_at"] is None
+    cluster = await emu.json("GET", f"{NKS}/clusters/{uuid}")
+    assert cluster["node_count"] == 3 and cluster["status"] == "CREATE_COMPLETE"
+    assert await available_addresses(emu) == before - 3
+
+    emu.clock.advance(CLUSTER_DELAY + 0.001)
+    group = await emu.json("GET", f"{path}/{created['uuid']}")
+    assert group["status"] == "CREATE_COMPLETE" and len(group["node_addresses"]) == 2
+    assert group["updated_at"].endswith("+00:00")
+    names = [g["name"] for g in (await emu.json("GET", path))["nodegroups"]]
+    assert names == ["default-worker", "workers-2"]
+
+    duplicate = await emu.call("POST", path, json=await nodegroup_body(emu))
+    assert duplicate.status == 409
+    assert await duplicate.json() == magnum_error(
+        "A node group with name workers-2 already exists in the cluster test-k8s.", 409
+    )
+
+    assert (await emu.call("DELETE", f"{path}/workers-2")).status == 204
+    assert (await emu.json("GET", f"{path}/workers-2"))["status"] == "DELETE_IN_PROGRESS"
+    again = await emu.call("DELETE", f"{path}/workers-2")
+    assert again.status == 400
+    emu.clock.advance(CLUSTER_DELAY + 0.001)
+    gone = await emu.call("GET", f"{path}/workers-2")
+    assert gone.status == 404
+    assert await gone.json() == magnum_error("Nodegroup workers-2 could not be found.", 404)
+    assert (await emu.json("GET", f"{NKS}/clusters/{uuid}"))["node_count"] == 1
+    # the deleted group's addresses are free again
+    assert await available_addresses(emu) == before - 1
+
+
+async def test_the_default_worker_group_cannot_be_deleted(emu):
+    uuid = await created_cluster(emu)
+    response = await emu.call("DELETE", f"{NKS}/clusters/{uuid}/nodegroups/default-worker")
+    assert response.status == 400
+    assert await response.json() == magnum_error(
+        "Deleting a default nodegroup is not supported.", 400
+    )
+    groups = (await emu.json("GET", f"{NKS}/clusters/{uuid}/nodegroups"))["nodegroups"]
+    assert [group["status"] for group in groups] == ["CREATE_COMPLETE"]
+
+
+async def test_a_nodegroup_needs_a_created_cluster(emu):
+    uuid = await created_cluster(emu, complete=False)
+    response = await emu.call(
+        "POST", f"{NKS}/clusters/{uuid}/nodegroups", json=await nodegroup_body(emu)
+    )
+    assert response.status == 409
+    assert await response.json() == magnum_error("Cluster API address is not available yet.", 409)
+    missing = await emu.call("POST", f"{NKS}/clusters/nope/nodegroups", json={})
+    assert missing.status == 404
+
+
+async def test_nodegroup_create_validation(emu):
+    uuid = await created_cluster(emu)
+    good = await nodegroup_body(emu)
+
+    def labels(**changes):
+        merged = {**good["labels"], **changes}
+        return {**good, "labels": {k: v for k, v in merged.items() if v is not None}}
+
+    refused = {
+        "no name": {k: v for k, v in good.items() if k != "name"},
+        "no flavor": {k: v for k, v in good.items() if k != "flavor_id"},
+        "no image": {k: v for k, v in good.items() if k != "image_id"},
+        "no labels": {k: v for k, v in good.items() if k != "labels"},
+        "capital name": {**good, "name": "Workers"},
+        "long name": {**good, "name": "w" * 33},
+        "uuid name": {**good, "name": "5801ef8a-3760-4858-b467-fc4c1201241d"},
+        "no nodes": {**good, "node_count": 0},
+        "over quota": {**good, "node_count": 11},
+        "count as text": {**good, "node_count": "two"},
+        "unknown flavor": {**good, "flavor_id": "nope"},
+        "not an NKS image": {**good, "image_id": (await emu.image())["id"]},
+        "master": {**good, "role": "master"},
+        "no zone": labels(availability_zone=None),
+        "no volume type": labels(boot_volume_type=None),
+        "no volume size": labels(boot_volume_size=None),
+        "no autoscaler flag": labels(ca_enable=None),
+        "unknown zone": labels(availability_zone="jp-pub-a"),
+        "unknown volume type": labels(boot_volume_type="Fast"),
+        "tiny volume": labels(boot_volume_size="5"),
+        "number label": labels(boot_volume_size=20),
+        "odd flag": labels(ca_enable="maybe"),
+    }
+    for case, body in refused.items():
+        response = await emu.call("POST", f"{NKS}/clusters/{uuid}/nodegroups", json=body)
+        assert response.status == 400, (case, await response.text())
+        (error,) = (await response.json())["errors"]
+        assert error["status"] == 400 and error["code"] == "client", case
+    groups = (await emu.json("GET", f"{NKS}/clusters/{uuid}/nodegroups"))["nodegroups"]
+    assert [group["name"] for group in groups] == ["default-worker"]
+    # node_count defaults to 1
+    body = {k: v for k, v in good.items() if k != "node_count"}
+    created = await emu.json("POST", f"{NKS}/clusters/{uuid}/nodegroups/", 202, json=body)
+    assert created["node_count"] == 1
+
+
+async def test_resize(emu):
+    before = await available_addresses(emu)
+    uuid = await created_cluster(emu)
+    resize = f"{NKS}/clusters/test-k8s/actions/resize"
+    answer = await emu.json(
+        "POST", resize, 202, json={"node_count": 3, "nodegroup": "default-worker"}
+    )
+    assert answer == {"uuid": uuid}
+    cluster = await emu.json("GET", f"{NKS}/clusters/{uuid}")
+    assert cluster["status"] == "UPDATE_IN_PROGRESS" and cluster["node_count"] == 3
+    assert cluster["api_address"] and len(cluster["node_addresses"]) == 3
+    group = await emu.json("GET", f"{NKS}/clusters/{uuid}/nodegroups/default-worker")
+    assert (group["status"], group["node_count"]) == ("UPDATE_IN_PROGRESS", 3)
+    assert group["status_reason"] is None
+    assert await available_addresses(emu) == before - 3
+    # the kubeconfig stays available while the cluster changes
+    assert (await emu.call("GET", f"{NKS}/clusters/{uuid}/config")).status == 200
+    busy = await emu.call("POST", resize, json={"node_count": 2})
+    assert busy.status == 400
+    assert "UPDATE_IN_PROGRESS" in (await busy.json())["errors"][0]["detail"]
+
+    emu.clock.advance(CLUSTER_DELAY + 0.001)
+    cluster = await emu.json("GET", f"{NKS}/clusters/{uuid}")
+    assert cluster["status"] == "UPDATE_COMPLETE" and cluster["node_count"] == 3
+    group = await emu.json("GET", f"{NKS}/clusters/{uuid}/nodegroups/default-worker")
+    assert group["status"] == "UPDATE_COMPLETE"
+    assert group["status_reason"] == "Stack UPDATE completed successfully"
+
+    # without `nodegroup` Magnum resizes the default worker group; shrinking frees addresses
+    await emu.json("POST", resize, 202, json={"node_count": 1})
+    emu.clock.advance(CLUSTER_DELAY + 0.001)
+    assert (await emu.json("GET", f"{NKS}/clusters/{uuid}"))["node_count"] == 1
+    assert await available_addresses(emu) == before - 1
+
+
+async def test_resize_refusals(emu):
+    uuid = await created_cluster(emu, complete=False)
+    resize = f"{NKS}/clusters/{uuid}/actions/resize"
+    creating = await emu.call("POST", resize, json={"node_count": 2})
+    assert creating.status == 400
+    assert await creating.json() == magnum_error(
+        'Resizing a cluster when status is "CREATE_IN_PROGRESS" is not supported.', 400
+    )
+    emu.clock.advance(CLUSTER_DELAY + 0.001)
+    await emu.json("POST", f"{NKS}/clusters/{uuid}/nodegroups", 202, json=await nodegroup_body(emu))
+    group_busy = await emu.call("POST", resize, json={"node_count": 2, "nodegroup": "workers-2"})
+    assert group_busy.status == 400
+    assert await group_busy.json() == magnum_error(
+        "Nodegroup workers-2 already has an operation in progress.", 400
+    )
+    out_of_bounds = await emu.call("POST", resize, json={"node_count": 11})
+    assert out_of_bounds.status == 400
+    assert await out_of_bounds.json() == magnum_error(
+        "Resizing default-worker outside the allowed range: min_node_count = 1, "
+        "max_node_count = 10.",
+        400,
+    )
+    for body in (
+        {},
+        {"node_count": 0},
+        {"node_count": "x"},
+        {"node_count": True},
+        {"node_count": 2, "nodegroup": 5},
+        {"node_count": 2, "nodes_to_remove": "abc"},
+    ):
+        response = await emu.call("POST", resize, json=body)
+        assert response.status == 400, body
+    unknown = await emu.call("POST", resize, json={"node_count": 2, "nodegroup": "nope"})
+    assert unknown.status == 404
+    missing = await emu.call("POST", f"{NKS}/clusters/nope/actions/resize", json={"node_count": 2})
+    assert missing.status == 404
+    # nothing changed
+    cluster = await emu.json("GET", f"{NKS}/clusters/{uuid}")
+    assert cluster["status"] == "CREATE_COMPLETE" and cluster["node_count"] == 2
+
+
+async def test_deleting_a_cluster_deletes_its_groups_and_frees_their_addresses(emu):
+    before = await available_addresses(emu)
+    uuid = await created_cluster(emu)
+    await emu.json(
+        "POST",
+        f"{NKS}/clusters/{uuid}/nodegroups",
+        202,
+        json=await nodegroup_body(emu, node_count=3),
+    )
+    assert (await emu.call("DELETE", f"{NKS}/clusters/{uuid}")).status == 204
+    groups = (await emu.json("GET", f"{NKS}/clusters/{uuid}/nodegroups"))["nodegroups"]
+    assert {group["status"] for group in groups} == {"DELETE_IN_PROGRESS"}
+    emu.clock.advance(CLUSTER_DELAY + 0.001)
+    assert (await emu.call("GET", f"{NKS}/clusters/{uuid}/nodegroups")).status == 404
+    assert await available_addresses(emu) == before
