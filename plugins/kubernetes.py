@@ -68,6 +68,38 @@ Choices where NHN is silent or unconfirmed:
   `{"cluster": {"uuid", "name", "status": "CREATE_IN_PROGRESS", "node_count"}}` from the request.
 * The kubeconfig is a secret: it is registered with the log masker and never logged.
 
+Kubernetes versions (issue 12): `GET /nks/versions/` reads NKS `GET /v1/supports`, whose
+`supported_k8s` maps each version to whether new clusters may use it (older versions stay
+listed with `false`), and lists them newest first in semantic version order (major, minor,
+patch as numbers: v1.32.10 above v1.32.3); a `supported_k8s` that is not an object of
+booleans is a 502. Cluster create reads the same table alongside its other look-ups (the
+first to fail cancels the others) and refuses a `kubernetes_version` NKS does not offer for
+new clusters with a 400 naming those it does, before anything is created.
+
+Node groups (issue 12; NKS API guide "Node Groups", NHN's Terraform provider
+`nhncloud_kubernetes_nodegroup_v1` and `..._cluster_resize_v1`, Magnum's node group API):
+
+* list: `GET /v1/clusters/{cluster}/nodegroups` already carries the six public fields (uuid,
+  name, status, node_count, flavor_id, image_id: NHN's example and Magnum's list view), so
+  no detail call is made; `flavor_id`/`image_id` are shown as null when NKS leaves them out.
+* show: `GET /v1/clusters/{cluster}/nodegroups/{nodegroup}` (name or uuid).
+* create: `POST /v1/clusters/{cluster}/nodegroups` with `name`, `flavor_id` (the body's
+  `instance_type`), `image_id` (the node image looked up as for cluster create: NKS requires
+  it), `node_count` and NKS's required labels `availability_zone`, `boot_volume_type`,
+  `boot_volume_size` (a string) and `ca_enable: "false"`. NKS answers 202 with the new
+  group, without a status (Magnum sets it afterwards): the proxy answers 201
+  `{"nodegroup": {uuid, name, status}}` with NKS's status if given, else
+  CREATE_IN_PROGRESS. The name follows the cluster name rule (NHN states none for groups:
+  unconfirmed).
+* delete: `DELETE .../nodegroups/{nodegroup}` → 204. NKS refuses to delete the default
+  worker group (Magnum's 400 "Deleting a default nodegroup is not supported."), which passes
+  through.
+* resize: the cluster is read first (`GET /v1/clusters/{cluster}`: its uuid and name for the
+  answer, and a 404 before any change), then `POST /v1/clusters/{uuid}/actions/resize`
+  `{"node_count", "nodegroup"}` (NHN's gophercloud fork expects 202 `{"uuid"}`); the proxy
+  answers 202 `{"cluster": {uuid, name, status: "UPDATE_IN_PROGRESS"}}`. `nodegroup` defaults
+  to `default-worker` (Magnum resizes the default worker group when none is named).
+
 Async tasks (design §4): cluster create and delete are long-running operations
 (`nks.cluster.create`, `nks.cluster.delete`) whose routes declare their watchers. Both
 poll `GET /v1/clusters/{uuid or name}`, the native call of `GET /nks/clusters/{cluster_name}/`:
@@ -79,6 +111,24 @@ poll `GET /v1/clusters/{uuid or name}`, the native call of `GET /nks/clusters/{c
   `DELETE_COMPLETE`, which NKS rarely shows; result null) or at `DELETE_FAILED`. Other
   `*_FAILED` statuses do not fail a delete: Magnum starts deleting asynchronously, so the
   first look may still show the status the cluster had before, e.g. `CREATE_FAILED`.
+
+Node group create and delete (`nks.nodegroup.create`, `nks.nodegroup.delete`, resource type
+`nodegroup`) follow one group with `GET /v1/clusters/{cluster}/nodegroups/{nodegroup}`.
+Their resource id is `{cluster}/{nodegroup}` — the path's cluster name or uuid and the new
+group's uuid (create) or the path's group name or uuid (delete) — the form NHN's Terraform
+provider gives a node group's id; neither part can hold a `/`. Create settles at
+`CREATE_COMPLETE` (result: the group as `GET .../nodegroups/{nodegroup_name}/` shows it) or
+any `*_FAILED`; until the group is found it is pending, as Magnum's API answers before its
+conductor has stored the new group (the task's deadline bounds the wait). Delete settles
+when the group (or its cluster) is gone (404) or `DELETE_COMPLETE`, and fails at
+`DELETE_FAILED`.
+
+Cluster resize (`nks.cluster.resize`, resource type `cluster`, the cluster's uuid) polls the
+cluster: `UPDATE_COMPLETE` succeeds (result: the cluster as `GET /nks/clusters/{name}/`
+shows it) once the resized group also shows the requested node count (Magnum resizes
+asynchronously, so a first look may still show the `UPDATE_COMPLETE` of an earlier change;
+NHN's Terraform provider, too, waits 30 s before its first look); any
+`*_FAILED` fails with NKS's `status_reason`; anything else is pending.
 """
 
 from __future__ import annotations
@@ -141,7 +191,12 @@ _AMD64 = frozenset({"", "amd64", "x86_64"})
 # long-running operations followed by a watcher when asked with `Prefer: respond-async`
 CLUSTER_CREATE = "nks.cluster.create"
 CLUSTER_DELETE = "nks.cluster.delete"
+CLUSTER_RESIZE = "nks.cluster.resize"
+NODEGROUP_CREATE = "nks.nodegroup.create"
+NODEGROUP_DELETE = "nks.nodegroup.delete"
 RESOURCE_TYPE = "cluster"
+NODEGROUP_RESOURCE_TYPE = "nodegroup"
+DEFAULT_WORKER = "default-worker"
 
 DEFAULT_REGIONS = ("kr1", "kr2", "kr3")
 _REGION = re.compile(r"[a-z]{2}[0-9]{1,2}")
@@ -150,6 +205,12 @@ CLUSTER_NAME = PathParam(
     r"[A-Za-z0-9][A-Za-z0-9_-]*",
     "an NKS cluster name or UUID",
     example="my-cluster",
+    max_length=128,
+)
+NODEGROUP_NAME = PathParam(
+    r"[A-Za-z0-9][A-Za-z0-9_-]*",
+    "an NKS node group name or UUID",
+    example="default-worker",
     max_length=128,
 )
 
@@ -196,6 +257,16 @@ SUBNET_ID_LIST = (
         error="must be a subnet id (several may be joined with ':')",
     ),
 )
+
+
+# NKS's cluster name rule (see the module docstring), also applied to node group names
+NKS_NAME = r"^(?![0-9a-f]{32}$)[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"
+NKS_NAME_RULE = (
+    "must be 1-32 lowercase letters, digits or '-', start with a letter and end with a "
+    "letter or digit, and not be 32 hex digits (NKS's rule)"
+)
+NODE_COUNT_RANGE = validate.Range(min=1, max=100)
+BOOT_VOLUME_SIZE_RANGE = validate.Range(min=10, max=1000)
 
 
 class AddonOptionValue(fields.Field):
@@ -269,11 +340,7 @@ class ClusterCreateSchema(Schema):
 
     cluster_name = fields.String(
         required=True,
-        validate=validate.Regexp(
-            r"^(?![0-9a-f]{32}$)[a-z]([a-z0-9-]{0,30}[a-z0-9])?$",
-            error="must be 1-32 lowercase letters, digits or '-', start with a letter and "
-            "end with a letter or digit, and not be 32 hex digits (NKS's rule)",
-        ),
+        validate=validate.Regexp(NKS_NAME, error=NKS_NAME_RULE),
         metadata={"description": "cluster name", "example": "my-cluster"},
     )
     vpc_id = fields.String(
@@ -350,7 +417,7 @@ class ClusterCreateSchema(Schema):
     node_count = fields.Integer(
         load_default=1,
         strict=True,
-        validate=validate.Range(min=1, max=100),
+        validate=NODE_COUNT_RANGE,
         metadata={
             "description": "worker nodes of the default node group; NHN's default quota "
             "allows at most 10 per node group (a raised quota allows more, hence the bound "
@@ -361,7 +428,7 @@ class ClusterCreateSchema(Schema):
     boot_volume_size = fields.Integer(
         load_default=50,
         strict=True,
-        validate=validate.Range(min=10, max=1000),
+        validate=BOOT_VOLUME_SIZE_RANGE,
         metadata={"description": "node boot volume size in GB", "example": 50},
     )
     boot_volume_type = fields.String(
@@ -468,6 +535,178 @@ class KubeconfigSchema(Schema):
     )
 
 
+class KubernetesVersionSchema(Schema):
+    version = fields.String(
+        required=True, metadata={"description": "Kubernetes version", "example": "v1.32.3"}
+    )
+    can_create = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "whether new clusters may use this version (older versions stay "
+            "listed, false)",
+            "example": True,
+        },
+    )
+
+
+class KubernetesVersionListSchema(Schema):
+    kubernetes_versions = fields.List(
+        fields.Nested(KubernetesVersionSchema),
+        required=True,
+        metadata={"description": "the versions NKS knows, newest first"},
+    )
+
+
+def _nullable_count(description: str, example: int | None = None) -> fields.Integer:
+    metadata: dict[str, Any] = {"description": description}
+    if example is not None:
+        metadata["example"] = example
+    return fields.Integer(required=True, allow_none=True, metadata=metadata)
+
+
+class NodeGroupSummarySchema(Schema):
+    uuid = fields.String(
+        required=True, metadata={"example": "018b06c5-1293-4081-8242-167a1cb9f262"}
+    )
+    name = fields.String(required=True, metadata={"example": DEFAULT_WORKER})
+    status = fields.String(
+        required=True,
+        metadata={
+            "description": "Magnum status, e.g. CREATE_IN_PROGRESS, CREATE_COMPLETE, "
+            "UPDATE_IN_PROGRESS, UPDATE_COMPLETE, DELETE_IN_PROGRESS, CREATE_FAILED",
+            "example": "CREATE_COMPLETE",
+        },
+    )
+    node_count = fields.Integer(
+        required=True, metadata={"description": "nodes of the group", "example": 3}
+    )
+    flavor_id = _nullable("node flavor id", "069bdcff-e9b6-42c8-83ce-4c743ea30394")
+    image_id = _nullable("node base image id", "96aff4ab-d221-4688-8364-2fcf02d50547")
+
+
+class NodeGroupListSchema(Schema):
+    nodegroups = fields.List(fields.Nested(NodeGroupSummarySchema), required=True)
+
+
+class NodeGroupDetailSchema(NodeGroupSummarySchema):
+    status_reason = _nullable(
+        "why the group is in its status", "Stack CREATE completed successfully"
+    )
+    role = _nullable("node group role", "worker")
+    min_node_count = _nullable_count("fewest nodes the group may have", 1)
+    max_node_count = _nullable_count("most nodes the group may have (null: no bound set)", 10)
+    kubernetes_version = _nullable("Kubernetes version of the group's nodes", "v1.32.3")
+    availability_zone = _nullable("availability zone of the nodes", "kr-pub-a")
+    boot_volume_type = _nullable("node boot volume type", "General SSD")
+    boot_volume_size = _nullable_count("node boot volume size in GB", 50)
+    node_addresses = fields.List(
+        fields.String(),
+        required=True,
+        metadata={"description": "the nodes' IP addresses", "example": ["192.168.0.5"]},
+    )
+    created_at = _nullable("creation time (UTC)", "2021-08-05T01:48:39+00:00")
+    updated_at = _nullable("last update time (UTC)", "2021-08-05T04:39:49+00:00")
+
+
+class NodeGroupAnswerSchema(Schema):
+    nodegroup = fields.Nested(NodeGroupDetailSchema, required=True)
+
+
+class NodeGroupCreateSchema(Schema):
+    """A node group to add to a cluster, described like cluster create's default group."""
+
+    name = fields.String(
+        required=True,
+        validate=validate.Regexp(NKS_NAME, error=NKS_NAME_RULE),
+        metadata={"description": "node group name", "example": "workers-2"},
+    )
+    instance_type = fields.String(
+        required=True,
+        validate=NHN_ID,
+        metadata={
+            "description": "node flavor id",
+            "example": "6ef27f21-c774-4c0e-84ff-7dd4a762571f",
+        },
+    )
+    availability_zone = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", error="must be an availability zone name"
+        ),
+        metadata={"description": "availability zone", "example": "kr-pub-a"},
+    )
+    node_count = fields.Integer(
+        load_default=1,
+        strict=True,
+        validate=NODE_COUNT_RANGE,
+        metadata={
+            "description": "nodes of the group; NHN's default quota allows at most 10 per "
+            "node group (a raised quota allows more, hence the bound of 100 here)",
+            "example": 1,
+        },
+    )
+    boot_volume_size = fields.Integer(
+        load_default=50,
+        strict=True,
+        validate=BOOT_VOLUME_SIZE_RANGE,
+        metadata={"description": "node boot volume size in GB", "example": 50},
+    )
+    boot_volume_type = fields.String(
+        load_default="General SSD",
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "node boot volume type", "example": "General SSD"},
+    )
+
+
+class NodeGroupCreatedSummarySchema(Schema):
+    uuid = fields.String(
+        required=True, metadata={"example": "018b06c5-1293-4081-8242-167a1cb9f262"}
+    )
+    name = fields.String(required=True, metadata={"example": "workers-2"})
+    status = fields.String(required=True, metadata={"example": "CREATE_IN_PROGRESS"})
+
+
+class NodeGroupCreatedSchema(Schema):
+    nodegroup = fields.Nested(NodeGroupCreatedSummarySchema, required=True)
+
+
+class ClusterResizeSchema(Schema):
+    nodegroup = fields.String(
+        load_default=DEFAULT_WORKER,
+        validate=(
+            validate.Length(min=1, max=128),
+            validate.Regexp(f"^{_ID_PATTERN}$", error="must be a node group name or UUID"),
+        ),
+        metadata={
+            "description": "the node group to resize, by name or UUID (default: the "
+            "default-worker group)",
+            "example": DEFAULT_WORKER,
+        },
+    )
+    node_count = fields.Integer(
+        required=True,
+        strict=True,
+        validate=NODE_COUNT_RANGE,
+        metadata={
+            "description": "the group's new node count; NHN's default quota allows at most "
+            "10 per node group",
+            "example": 2,
+        },
+    )
+
+
+class ClusterResizedSummarySchema(Schema):
+    uuid = fields.String(
+        required=True, metadata={"example": "2b778d83-8b67-45b1-920e-b0c5ad5c2f30"}
+    )
+    name = fields.String(required=True, metadata={"example": "my-cluster"})
+    status = fields.String(required=True, metadata={"example": "UPDATE_IN_PROGRESS"})
+
+
+class ClusterResizedSchema(Schema):
+    cluster = fields.Nested(ClusterResizedSummarySchema, required=True)
+
+
 # --- translations (pure) ---------------------------------------------------------------------
 
 
@@ -529,6 +768,157 @@ def cluster_state_from_native(native: dict[str, Any]) -> tuple[str, str | None]:
 def config_from_native(native: dict[str, Any]) -> dict[str, Any]:
     """`GET /v1/clusters/{id}/config` → `{"config": "<kubeconfig yaml>"}` (passes through)."""
     return {"config": text(native["config"], "config")}
+
+
+_SEMANTIC_VERSION = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def version_order(version: str) -> tuple[bool, tuple[int, ...], str]:
+    """Sort key of a Kubernetes version: semantic versions by their numbers (v1.32.10 after
+    v1.32.3), anything else before them."""
+    found = _SEMANTIC_VERSION.match(version)
+    if found is None:
+        return False, (), version
+    return True, tuple(int(part or 0) for part in found.groups()), version
+
+
+@native_answer(SERVICE)
+def versions_from_native(native: dict[str, Any]) -> dict[str, Any]:
+    """`GET /v1/supports` → `{"kubernetes_versions": [{version, can_create}]}`, newest first."""
+    supported = native["supported_k8s"]
+    if not isinstance(supported, dict):
+        raise TypeError("supported_k8s is not an object")
+    versions = []
+    for version, can_create in supported.items():
+        if not isinstance(can_create, bool):
+            raise TypeError(f"supported_k8s[{version!r}] is not a boolean")
+        versions.append({"version": version, "can_create": can_create})
+    versions.sort(key=lambda item: version_order(item["version"]), reverse=True)
+    return {"kubernetes_versions": versions}
+
+
+def creatable_versions(versions: dict[str, Any]) -> list[str]:
+    """The versions new clusters may use, newest first."""
+    return [item["version"] for item in versions["kubernetes_versions"] if item["can_create"]]
+
+
+def _optional_count(value: Any) -> int | None:
+    # lenient: an extra field of an unexpected type is shown as null, never a 502
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _nodegroup_summary(native: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "uuid": text(native["uuid"], "uuid"),
+        "name": text(native["name"], "name"),
+        "status": text(native["status"], "status"),
+        "node_count": _count(native["node_count"]),
+        "flavor_id": extra_text(native.get("flavor_id")),
+        "image_id": extra_text(native.get("image_id")),
+    }
+
+
+@native_answer(SERVICE)
+def nodegroups_from_native(native: dict[str, Any]) -> dict[str, Any]:
+    """`GET /v1/clusters/{id}/nodegroups` → `{"nodegroups": [{uuid, name, status, node_count,
+    flavor_id, image_id}]}` (the list carries every field: no detail call)."""
+    return {"nodegroups": [_nodegroup_summary(group) for group in list_of(native, "nodegroups")]}
+
+
+@native_answer(SERVICE)
+def nodegroup_from_native(native: dict[str, Any]) -> dict[str, Any]:
+    """`GET /v1/clusters/{id}/nodegroups/{id}` (the object unwrapped) → `{"nodegroup": {...}}`:
+    the list's fields plus the group's details and labels."""
+    labels = native.get("labels")
+    labels = labels if isinstance(labels, dict) else {}
+    addresses = native.get("node_addresses")
+    group = _nodegroup_summary(native)
+    group.update(
+        {
+            "status_reason": extra_text(native.get("status_reason")),
+            "role": extra_text(native.get("role")),
+            "min_node_count": _optional_count(native.get("min_node_count")),
+            "max_node_count": _optional_count(native.get("max_node_count")),
+            "kubernetes_version": extra_text(native.get("version"))
+            or extra_text(labels.get("kube_tag")),
+            "availability_zone": extra_text(labels.get("availability_zone")),
+            "boot_volume_type": extra_text(labels.get("boot_volume_type")),
+            "boot_volume_size": _optional_count(labels.get("boot_volume_size")),
+            "node_addresses": [a for a in addresses if isinstance(a, str)]
+            if isinstance(addresses, list)
+            else [],
+            "created_at": extra_text(native.get("created_at")),
+            "updated_at": extra_text(native.get("updated_at")),
+        }
+    )
+    return {"nodegroup": group}
+
+
+@native_answer(SERVICE)
+def nodegroup_state_from_native(native: dict[str, Any]) -> tuple[str, str | None, int]:
+    """(status, status_reason, node_count) of a `GET /v1/clusters/{id}/nodegroups/{id}`
+    answer."""
+    return (
+        text(native["status"], "status"),
+        extra_text(native.get("status_reason")),
+        _count(native["node_count"]),
+    )
+
+
+def nodegroup_to_native(body: dict[str, Any], *, image_id: str) -> dict[str, Any]:
+    """The `POST /v1/clusters/{id}/nodegroups` body: NKS's required labels as strings, no
+    cluster autoscaler (as for cluster create)."""
+    return {
+        "name": body["name"],
+        "flavor_id": body["instance_type"],
+        "image_id": image_id,
+        "node_count": body["node_count"],
+        "labels": {
+            "availability_zone": body["availability_zone"],
+            "boot_volume_type": body["boot_volume_type"],
+            "boot_volume_size": str(body["boot_volume_size"]),
+            "ca_enable": "false",
+        },
+    }
+
+
+@native_answer(SERVICE)
+def nodegroup_created_from_native(native: dict[str, Any]) -> dict[str, Any]:
+    """NKS answers create with the new group but no status yet (Magnum sets it afterwards)."""
+    return {
+        "nodegroup": {
+            "uuid": text(native["uuid"], "uuid"),
+            "name": text(native["name"], "name"),
+            "status": extra_text(native.get("status")) or "CREATE_IN_PROGRESS",
+        }
+    }
+
+
+def resize_to_native(body: dict[str, Any]) -> dict[str, Any]:
+    """The `POST /v1/clusters/{id}/actions/resize` body."""
+    return {"node_count": body["node_count"], "nodegroup": body["nodegroup"]}
+
+
+@native_answer(SERVICE)
+def cluster_identity_from_native(native: dict[str, Any]) -> tuple[str, str]:
+    """(uuid, name) of a `GET /v1/clusters/{id}` answer."""
+    return text(native["uuid"], "uuid"), text(native["name"], "name")
+
+
+@native_answer(SERVICE)
+def resized_from_native(native: dict[str, Any], name: str) -> dict[str, Any]:
+    """NKS answers resize with only `{"uuid"}`; the cluster is then UPDATE_IN_PROGRESS."""
+    return {
+        "cluster": {
+            "uuid": text(native["uuid"], "uuid"),
+            "name": name,
+            "status": "UPDATE_IN_PROGRESS",
+        }
+    }
 
 
 def to_native(
@@ -743,26 +1133,54 @@ def external_lookup(call: Call, body: dict[str, Any]) -> Awaitable[tuple[str, st
     return find_external_network_if_routed(call, body["subnet_id"])
 
 
-async def _both(first: Awaitable[T], second: Awaitable[Any]) -> tuple[T, Any]:
-    """Run two look-ups at once; if one fails, cancel the other and raise that failure."""
-    tasks = [asyncio.ensure_future(first), asyncio.ensure_future(second)]
+async def _together(*lookups: Awaitable[Any]) -> list[Any]:
+    """Run look-ups at once; if one fails, cancel the others and raise that failure."""
+    tasks = [asyncio.ensure_future(lookup) for lookup in lookups]
     try:
-        first_result, second_result = await asyncio.gather(*tasks)
+        return list(await asyncio.gather(*tasks))
     except BaseException:
         for task in tasks:
             task.cancel()
         raise
-    return first_result, second_result
 
 
 async def _given(value: T) -> T:
     return value
 
 
+async def read_versions(call: Call) -> dict[str, Any]:
+    answer = await call.native(SERVICE, "GET", "/v1/supports", headers=NKS_HEADERS)
+    return versions_from_native(answer.json_object())
+
+
+async def list_versions(call: Call) -> dict[str, Any]:
+    return await read_versions(call)
+
+
+async def check_kubernetes_version(call: Call, version: str) -> None:
+    """A 400 naming the versions NKS offers unless `version` is one of them."""
+    creatable = creatable_versions(await read_versions(call))
+    if version in creatable:
+        return
+    if not creatable:
+        raise BadRequest(
+            f"kubernetes_version: NKS offers no version for new clusters in region "
+            f"{call.ctx.region}"
+        )
+    raise BadRequest(
+        f"kubernetes_version: NKS does not create clusters with {version}; use one of: "
+        f"{', '.join(creatable)}"
+    )
+
+
 async def create_cluster(call: Call) -> dict[str, Any]:
     body = call.body
     node_image_lookup = _given(body["node_image"]) if body["node_image"] else find_node_image(call)
-    node_image, external = await _both(node_image_lookup, external_lookup(call, body))
+    _, node_image, external = await _together(
+        check_kubernetes_version(call, body["kubernetes_version"]),
+        node_image_lookup,
+        external_lookup(call, body),
+    )
     answer = await call.native(
         SERVICE,
         "POST",
@@ -771,6 +1189,71 @@ async def create_cluster(call: Call) -> dict[str, Any]:
         headers=NKS_HEADERS,
     )
     return created_from_native(answer.json_object(), body)
+
+
+async def list_nodegroups(call: Call) -> dict[str, Any]:
+    answer = await call.native(
+        SERVICE,
+        "GET",
+        "/v1/clusters/{cluster}/nodegroups",
+        path={"cluster": call.params["cluster_name"]},
+        headers=NKS_HEADERS,
+    )
+    return nodegroups_from_native(answer.json_object())
+
+
+async def read_nodegroup(call: Call, cluster: str, nodegroup: str) -> dict[str, Any]:
+    """NKS's own `GET /v1/clusters/{cluster}/nodegroups/{nodegroup}` answer (names or uuids)."""
+    answer = await call.native(
+        SERVICE,
+        "GET",
+        "/v1/clusters/{cluster}/nodegroups/{nodegroup}",
+        path={"cluster": cluster, "nodegroup": nodegroup},
+        headers=NKS_HEADERS,
+    )
+    return answer.json_object()
+
+
+async def get_nodegroup(call: Call) -> dict[str, Any]:
+    native = await read_nodegroup(call, call.params["cluster_name"], call.params["nodegroup_name"])
+    return nodegroup_from_native(native)
+
+
+async def create_nodegroup(call: Call) -> dict[str, Any]:
+    image_id = await find_node_image(call)
+    answer = await call.native(
+        SERVICE,
+        "POST",
+        "/v1/clusters/{cluster}/nodegroups",
+        path={"cluster": call.params["cluster_name"]},
+        json=nodegroup_to_native(call.body, image_id=image_id),
+        headers=NKS_HEADERS,
+    )
+    return nodegroup_created_from_native(answer.json_object())
+
+
+async def delete_nodegroup(call: Call) -> None:
+    await call.native(
+        SERVICE,
+        "DELETE",
+        "/v1/clusters/{cluster}/nodegroups/{nodegroup}",
+        path={"cluster": call.params["cluster_name"], "nodegroup": call.params["nodegroup_name"]},
+        headers=NKS_HEADERS,
+    )
+
+
+async def resize_cluster(call: Call) -> dict[str, Any]:
+    # read first: the answer names the cluster, and an unknown one is a 404 before any change
+    uuid, name = cluster_identity_from_native(await read_cluster(call, call.params["cluster_name"]))
+    answer = await call.native(
+        SERVICE,
+        "POST",
+        "/v1/clusters/{cluster}/actions/resize",
+        path={"cluster": uuid},
+        json=resize_to_native(call.body),
+        headers=NKS_HEADERS,
+    )
+    return resized_from_native(answer.json_object(), name)
 
 
 # --- watchers --------------------------------------------------------------------------------
@@ -820,6 +1303,85 @@ async def poll_deleted_cluster(call: Call, cluster: str) -> Poll:
     return Poll(PollState.PENDING)
 
 
+def resized_cluster_id(call: Call, payload: Any) -> str:
+    """The resized cluster's uuid, from what the resize route returned."""
+    return payload["cluster"]["uuid"]
+
+
+async def poll_resized_cluster(call: Call, uuid: str) -> Poll:
+    """One look at a cluster being resized: UPDATE_COMPLETE with the group at the requested
+    size succeeds (result: `{"cluster": {...}}` as the get route shows it), any *_FAILED
+    fails, anything else is pending."""
+    native = await read_cluster(call, uuid)
+    status, reason = cluster_state_from_native(native)
+    if status.endswith("_FAILED"):
+        return Poll(PollState.FAILED, message=reason or f"cluster went to {status}")
+    if status != "UPDATE_COMPLETE":
+        return Poll(PollState.PENDING)
+    # an UPDATE_COMPLETE of an earlier change until NKS has taken this one up
+    group = await read_nodegroup(call, uuid, call.body["nodegroup"])
+    if nodegroup_state_from_native(group)[2] != call.body["node_count"]:
+        return Poll(PollState.PENDING)
+    return Poll(PollState.SUCCEEDED, cluster_from_native(native))
+
+
+def nodegroup_resource_id(cluster: str, nodegroup: str) -> str:
+    """`{cluster}/{nodegroup}`: names or uuids, neither of which can hold a `/`."""
+    return f"{cluster}/{nodegroup}"
+
+
+def _nodegroup_parts(resource_id: str) -> tuple[str, str]:
+    cluster, _, nodegroup = resource_id.partition("/")
+    return cluster, nodegroup
+
+
+def created_nodegroup_id(call: Call, payload: Any) -> str:
+    """The path's cluster and the new group's uuid (`{"nodegroup": {"uuid"}}`)."""
+    return nodegroup_resource_id(call.params["cluster_name"], payload["nodegroup"]["uuid"])
+
+
+def deleted_nodegroup_id(call: Call, payload: Any) -> str:
+    """The path's cluster and node group (the delete route returns no payload)."""
+    return nodegroup_resource_id(call.params["cluster_name"], call.params["nodegroup_name"])
+
+
+async def poll_created_nodegroup(call: Call, resource_id: str) -> Poll:
+    """One look at a new node group: CREATE_COMPLETE succeeds (result: `{"nodegroup": {...}}`
+    as the get route shows it), any *_FAILED fails, anything else — not found yet included
+    (Magnum stores the group after answering) — is pending; other upstream errors
+    propagate."""
+    try:
+        native = await read_nodegroup(call, *_nodegroup_parts(resource_id))
+    except UpstreamHTTPError as exc:
+        if exc.upstream_status == 404:
+            return Poll(PollState.PENDING)
+        raise
+    status, reason, _ = nodegroup_state_from_native(native)
+    if status == "CREATE_COMPLETE":
+        return Poll(PollState.SUCCEEDED, nodegroup_from_native(native))
+    if status.endswith("_FAILED"):
+        return Poll(PollState.FAILED, message=reason or f"node group went to {status}")
+    return Poll(PollState.PENDING)
+
+
+async def poll_deleted_nodegroup(call: Call, resource_id: str) -> Poll:
+    """One look at a node group being deleted: gone (404, its cluster's too, or
+    DELETE_COMPLETE) succeeds with no result, DELETE_FAILED fails, anything else is
+    pending."""
+    try:
+        native = await read_nodegroup(call, *_nodegroup_parts(resource_id))
+    except UpstreamHTTPError as exc:
+        if exc.upstream_status == 404:
+            return Poll(PollState.SUCCEEDED)
+        raise
+    status, reason, _ = nodegroup_state_from_native(native)
+    if status == "DELETE_COMPLETE":
+        return Poll(PollState.SUCCEEDED)
+    if status == "DELETE_FAILED":
+        return Poll(PollState.FAILED, message=reason or "node group went to DELETE_FAILED")
+    return Poll(PollState.PENDING)
+
+
 @hookimpl
 def nhn_proxy_settings() -> dict[str, type[Schema]]:
     return {"kubernetes": KubernetesSettingsSchema}
@@ -840,6 +1402,7 @@ def nhn_proxy_routes(config: PluginConfig) -> list[Route]:
         "service_name": "NKS",
     }
     cluster_param = {"cluster_name": CLUSTER_NAME}
+    nodegroup_params = {"cluster_name": CLUSTER_NAME, "nodegroup_name": NODEGROUP_NAME}
     return [
         Route(
             "GET",
@@ -910,6 +1473,102 @@ def nhn_proxy_routes(config: PluginConfig) -> list[Route]:
             errors=(403, 409),
             operation=CLUSTER_DELETE,
             watcher=Watcher(RESOURCE_TYPE, deleted_cluster_id, poll_deleted_cluster),
+            **common,
+        ),
+        Route(
+            "GET",
+            "/nks/versions/",
+            list_versions,
+            summary="List Kubernetes versions",
+            description="The Kubernetes versions NKS knows in the region, newest first, and "
+            "whether new clusters may use each (NKS `GET /v1/supports`).",
+            response=KubernetesVersionListSchema,
+            errors=(403,),
+            **common,
+        ),
+        Route(
+            "POST",
+            "/nks/clusters/{cluster_name}/resize/",
+            resize_cluster,
+            summary="Resize a node group of a Kubernetes cluster",
+            description="Sets the node count of one node group (default: default-worker) "
+            "(NKS `POST /v1/clusters/{id}/actions/resize`); the cluster is then "
+            "UPDATE_IN_PROGRESS until UPDATE_COMPLETE, and the answer is 202 with the "
+            "cluster. With `Prefer: respond-async` the answer is instead a task (also 202) "
+            "that follows the cluster until UPDATE_COMPLETE with the group at its new size "
+            "(result: the cluster as GET /nks/clusters/{cluster_name}/ shows it) or a "
+            "*_FAILED status.",
+            params=cluster_param,
+            body=ClusterResizeSchema,
+            response=ClusterResizedSchema,
+            status=202,
+            # 400: NKS refuses a size outside the group's bounds or a busy cluster or group
+            errors=(403, 409),
+            operation=CLUSTER_RESIZE,
+            watcher=Watcher(RESOURCE_TYPE, resized_cluster_id, poll_resized_cluster),
+            **common,
+        ),
+        Route(
+            "GET",
+            "/nks/clusters/{cluster_name}/nodegroups/",
+            list_nodegroups,
+            summary="List a cluster's node groups",
+            description="The node groups of an NKS cluster (NKS "
+            "`GET /v1/clusters/{id}/nodegroups`).",
+            params=cluster_param,
+            response=NodeGroupListSchema,
+            errors=(403, 409),
+            **common,
+        ),
+        Route(
+            "POST",
+            "/nks/clusters/{cluster_name}/nodegroups/create/",
+            create_nodegroup,
+            summary="Add a node group to a Kubernetes cluster",
+            description="Starts creating a node group (NKS "
+            "`POST /v1/clusters/{id}/nodegroups`) with the region's NKS node image, looked "
+            "up as for cluster create; it is then CREATE_IN_PROGRESS until CREATE_COMPLETE. "
+            "NKS adds groups only to a created cluster (409 before). With "
+            "`Prefer: respond-async` the answer is a task that follows the group until "
+            "CREATE_COMPLETE (result: the group as "
+            "GET /nks/clusters/{cluster_name}/nodegroups/{nodegroup_name}/ shows it) or "
+            "CREATE_FAILED.",
+            params=cluster_param,
+            body=NodeGroupCreateSchema,
+            response=NodeGroupCreatedSchema,
+            status=201,
+            errors=(403, 409),
+            operation=NODEGROUP_CREATE,
+            watcher=Watcher(NODEGROUP_RESOURCE_TYPE, created_nodegroup_id, poll_created_nodegroup),
+            **common,
+        ),
+        Route(
+            "GET",
+            "/nks/clusters/{cluster_name}/nodegroups/{nodegroup_name}/",
+            get_nodegroup,
+            summary="Show a node group",
+            description="One node group of an NKS cluster by name or UUID (NKS "
+            "`GET /v1/clusters/{id}/nodegroups/{id}`).",
+            params=nodegroup_params,
+            response=NodeGroupAnswerSchema,
+            errors=(403, 409),
+            **common,
+        ),
+        Route(
+            "DELETE",
+            "/nks/clusters/{cluster_name}/nodegroups/{nodegroup_name}/",
+            delete_nodegroup,
+            summary="Delete a node group",
+            description="Starts deleting a node group by name or UUID (NKS "
+            "`DELETE /v1/clusters/{id}/nodegroups/{id}`); it is DELETE_IN_PROGRESS, then "
+            "gone. NKS does not delete the default-worker group (400). With "
+            "`Prefer: respond-async` the answer is a task that follows the group until it "
+            "is gone (result: null) or DELETE_FAILED.",
+            params=nodegroup_params,
+            status=204,
+            errors=(403, 409),
+            operation=NODEGROUP_DELETE,
+            watcher=Watcher(NODEGROUP_RESOURCE_TYPE, deleted_nodegroup_id, poll_deleted_nodegroup),
             **common,
         ),
     ]

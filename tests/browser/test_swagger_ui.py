@@ -182,6 +182,41 @@ async def console_routes(run: Any, auth: dict[str, str], server: dict[str, str])
     await run("delete_floatingip_floatingip_id", 204, fields=floating_fields)
 
 
+async def nodegroup_routes(
+    run: Any, auth: dict[str, str], cluster: dict[str, str], flavor_id: str
+) -> None:
+    """NKS versions, node groups (list, add, show, delete) and a resize of the demo cluster,
+    each route once."""
+    versions = (await run("get_nks_versions", 200, fields=auth))["kubernetes_versions"]
+    assert {"version": "v1.30.3", "can_create": True} in versions
+    groups = (await run("get_nks_clusters_cluster_name_nodegroups", 200, fields=cluster))[
+        "nodegroups"
+    ]
+    assert [group["name"] for group in groups] == ["default-worker"]
+    created = (
+        await run(
+            "post_nks_clusters_cluster_name_nodegroups_create",
+            201,
+            fields=cluster,
+            body={"name": "ui-workers", "instance_type": flavor_id, "availability_zone": ZONE},
+        )
+    )["nodegroup"]
+    assert created["name"] == "ui-workers"
+    group = {**cluster, "nodegroup_name": "ui-workers"}
+    shown = await run("get_nks_clusters_cluster_name_nodegroups_nodegroup_name", 200, fields=group)
+    assert shown["nodegroup"]["uuid"] == created["uuid"]
+    resized = (
+        await run(
+            "post_nks_clusters_cluster_name_resize",
+            202,
+            fields=cluster,
+            body={"nodegroup": "default-worker", "node_count": 2},
+        )
+    )["cluster"]
+    assert resized["status"] == "UPDATE_IN_PROGRESS"
+    await run("delete_nks_clusters_cluster_name_nodegroups_nodegroup_name", 204, fields=group)
+
+
 async def test_try_it_out_works_for_every_route(demo):
     async with (
         aiohttp.ClientSession() as session,
@@ -299,6 +334,7 @@ async def test_try_it_out_works_for_every_route(demo):
         await run("get_nks_clusters_cluster_name", 200, fields=cluster)
         config = await run("get_nks_clusters_cluster_name_config", 200, fields=cluster)
         assert config["config"].startswith("apiVersion: v1")
+        await nodegroup_routes(run, auth, cluster, flavor["id"])
         await run("delete_nks_clusters_cluster_name", 204, fields=cluster)
 
         storage_token = await run(

@@ -81,7 +81,10 @@ def test_lists_the_builtins_with_version_origin_routes_and_watches(capsys) -> No
         "compute.instance.resize, compute.volume.attach"
     ) in lines
     assert "    watches: volume.create" in lines
-    assert "    watches: nks.cluster.create, nks.cluster.delete" in lines
+    assert (
+        "    watches: nks.cluster.create, nks.cluster.delete, nks.cluster.resize, "
+        "nks.nodegroup.create, nks.nodegroup.delete"
+    ) in lines
     assert not any(line.startswith("disabled") for line in lines)
 
     plugins, disabled = parse(text)

@@ -37,6 +37,9 @@ OPERATIONS = {
     ("DELETE", "/compute/instances/{server_id}/"): "compute.instance.delete",
     ("POST", "/nks/clusters/create/"): "nks.cluster.create",
     ("DELETE", "/nks/clusters/{cluster_name}/"): "nks.cluster.delete",
+    ("POST", "/nks/clusters/{cluster_name}/resize/"): "nks.cluster.resize",
+    ("POST", "/nks/clusters/{cluster_name}/nodegroups/create/"): "nks.nodegroup.create",
+    ("DELETE", "/nks/clusters/{cluster_name}/nodegroups/{nodegroup_name}/"): "nks.nodegroup.delete",
     ("POST", "/compute/instances/{server_id}/action/"): "compute.instance.resize",
     ("POST", "/compute/instances/{server_id}/volumes/attach/"): "compute.volume.attach",
     ("POST", "/volumes/create/"): "volume.create",
@@ -49,6 +52,9 @@ OWNERS = {
     "compute.volume.attach": ("compute", "volume"),
     "nks.cluster.create": ("kubernetes", "cluster"),
     "nks.cluster.delete": ("kubernetes", "cluster"),
+    "nks.cluster.resize": ("kubernetes", "cluster"),
+    "nks.nodegroup.create": ("kubernetes", "nodegroup"),
+    "nks.nodegroup.delete": ("kubernetes", "nodegroup"),
     "volume.create": ("volume", "volume"),
 }
 
@@ -220,6 +226,15 @@ def test_each_operation_is_followed_with_its_plugins_functions():
         "nks.cluster.delete": Watcher(
             "cluster", kubernetes.deleted_cluster_id, kubernetes.poll_deleted_cluster
         ),
+        "nks.cluster.resize": Watcher(
+            "cluster", kubernetes.resized_cluster_id, kubernetes.poll_resized_cluster
+        ),
+        "nks.nodegroup.create": Watcher(
+            "nodegroup", kubernetes.created_nodegroup_id, kubernetes.poll_created_nodegroup
+        ),
+        "nks.nodegroup.delete": Watcher(
+            "nodegroup", kubernetes.deleted_nodegroup_id, kubernetes.poll_deleted_nodegroup
+        ),
         "compute.instance.resize": Watcher(
             "instance", compute.acted_on_server_id, compute.poll_server_action
         ),
@@ -236,6 +251,9 @@ def test_a_disabled_plugin_takes_its_operations_along():
     assert set(operation_watchers(routes)) == set(OPERATIONS.values()) - {
         "nks.cluster.create",
         "nks.cluster.delete",
+        "nks.cluster.resize",
+        "nks.nodegroup.create",
+        "nks.nodegroup.delete",
     }
     assert not any(route.path.startswith("/nks/") for route in routes)
 
