@@ -400,7 +400,19 @@ def document(handler: Any, route: Route, allowed_regions: tuple[str, ...]) -> An
     for status in route.empty_statuses:
         handler = docs(responses={status: {"description": "success, no body"}})(handler)
     for status, extra in route.extra_responses.items():
-        handler = response_schema(extra.schema, status, description=extra.description)(handler)
+        if route.response is not None and status in (route.status, *route.other_statuses):
+            # the route's own answer and the extra one share a status (e.g. a 202 resize
+            # that may also be a 202 task): either body may come
+            either = {"oneOf": [route.response, extra.schema]}
+            content = {"application/json": {"schema": either}}
+            description = f"success, or {extra.description}"
+            handler = docs(
+                responses={str(status): {"description": description, "content": content}}
+            )(handler)
+        else:
+            handler = response_schema(extra.schema, status, description=extra.description)(
+                handler
+            )
         if extra.headers:
             get_or_set_apispec(handler)["responses"][str(status)]["headers"] = {
                 name: {"description": text, "schema": {"type": "string"}}

@@ -371,16 +371,18 @@ async def test_cluster_create(stack: Stack, slash: str) -> None:
     check_shape(cluster, CLUSTER_SHAPE)
     assert cluster["name"] == "my-cluster"
     assert cluster["status"] == "CREATE_IN_PROGRESS" and cluster["node_count"] == 1
-    # the node image and the external network are looked up (concurrently), then created
+    # the version table, the node image and the external network are looked up
+    # (concurrently), then the cluster is created
     assert sorted(calls) == sorted(
         [
+            ("GET", "/kr2/kubernetes/v1/supports"),
             ("GET", "/kr2/image/v2/images"),
             ("GET", f"{NETWORK}/networks"),
             ("POST", NKS),
         ]
     )
     assert calls[-1] == ("POST", NKS)
-    entries = await stack.native_requests(service="kubernetes")
+    entries = await stack.native_requests(service="kubernetes", method="POST")
     assert entries[0]["headers"]["OpenStack-API-Version"] == "container-infra latest"
     native = entries[0]["body"]
     assert native["name"] == "my-cluster"
@@ -520,8 +522,13 @@ async def test_private_cluster_needs_no_external_network(stack: Stack) -> None:
     reply, calls = await stack.traced("POST", "/nks/clusters/create/", "network", json=body)
     assert reply.expect(201)["cluster"]["name"] == "private"
     subnet = f"/kr2/network/v2.0/vpcsubnets/{body['subnet_id']}"
-    assert sorted(calls) == [("GET", "/kr2/image/v2/images"), ("GET", subnet), ("POST", NKS)]
-    native = (await stack.native_requests(service="kubernetes"))[0]["body"]
+    assert sorted(calls) == [
+        ("GET", "/kr2/image/v2/images"),
+        ("GET", "/kr2/kubernetes/v1/supports"),
+        ("GET", subnet),
+        ("POST", NKS),
+    ]
+    native = (await stack.native_requests(service="kubernetes", method="POST"))[0]["body"]
     assert native["labels"]["master_lb_floating_ip_enabled"] == "False"
     assert "external_network_id" not in native["labels"]
 
