@@ -302,16 +302,16 @@ class StorageObjectListQuerySchema(Schema):
         load_default=False,
         metadata={"description": "answer objects with their size, MD5, type and date"},
     )
+    # (no examples: Swagger UI would fill them in and filter every "Try it out")
     prefix = fields.String(
         validate=validate.Length(min=1, max=MAX_OBJECT_BYTES),
-        metadata={"description": "only names starting with this", "example": "photos/"},
+        metadata={"description": "only names starting with this, e.g. `photos/`"},
     )
     delimiter = fields.String(
         validate=validate.Length(equal=1),
         metadata={
-            "description": "one character (usually `/`): names holding it after the prefix "
-            'are rolled up into one `{"prefix": ...}` pseudo-folder entry',
-            "example": "/",
+            "description": "one character, usually `/`: names holding it after the prefix "
+            'are rolled up into one `{"prefix": ...}` pseudo-folder entry'
         },
     )
     limit = fields.Integer(
@@ -343,35 +343,37 @@ class StorageObjectCreatedSchema(Schema):
     object = fields.Nested(StorageObjectSchema, required=True)
 
 
-def _header_parameter(name: str, description: str, example: str) -> dict[str, Any]:
+def _header_parameter(name: str, description: str) -> dict[str, Any]:
+    # no `example`: Swagger UI would fill it in and send it with every "Try it out"
     return {
         "in": "header",
         "name": name,
         "required": False,
         "description": description,
         "schema": {"type": "string"},
-        "example": example,
     }
 
 
 UPLOAD_HEADERS = (
     _header_parameter(
         "Content-MD5",
-        "base64 of the body's MD5: NHN refuses (422) a body that does not match it",
-        "XrY7u+Ae7tCTyyK7j1rNww==",
+        "base64 of the body's MD5 (e.g. `XrY7u+Ae7tCTyyK7j1rNww==` for `hello world`): NHN "
+        "refuses (422) a body that does not match it",
     ),
     _header_parameter(
         "ETag",
-        "hex MD5 of the body, Swift's way of saying the same as Content-MD5",
-        "5eb63bbbe01eeed093cb22bb8f5acdc3",
+        "hex MD5 of the body (e.g. `5eb63bbbe01eeed093cb22bb8f5acdc3`), Swift's way of "
+        "saying the same as Content-MD5",
     ),
 )
 DOWNLOAD_HEADERS = (
-    _header_parameter("Range", "one byte range: answered 206 with Content-Range", "bytes=0-99"),
+    _header_parameter(
+        "Range",
+        "one byte range, e.g. `bytes=0-99` or `bytes=-100`: answered 206 with Content-Range",
+    ),
     _header_parameter(
         "If-None-Match",
         "the ETag of the copy at hand: answered 304 without a body while it is current",
-        "5eb63bbbe01eeed093cb22bb8f5acdc3",
     ),
 )
 

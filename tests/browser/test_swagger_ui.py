@@ -7,6 +7,7 @@ Debian's chromium so CI always runs it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from typing import Any
@@ -217,6 +218,36 @@ async def nodegroup_routes(
     await run("delete_nks_clusters_cluster_name_nodegroups_nodegroup_name", 204, fields=group)
 
 
+async def object_routes(ui: SwaggerPage, run: Any, box: dict[str, str]) -> None:
+    """Upload, download, HEAD (Swagger UI submits HEAD too) and delete of one object whose
+    name holds '/', a space and Hangul, each route once. The upload's body is
+    application/octet-stream, for which Swagger UI shows a file input: the moment "Try it
+    out" shows it, Playwright puts an in-memory file there (a locator handler, run before
+    the next action of `run`, so before "Execute")."""
+    content = "hello 세계\n".encode()
+    name = {**box, "object_name": "ui/hello 세계.txt"}
+    upload_id = "put_storage_containers_container_name_objects_object_name"
+    file_input = ui.page.locator(f"[id$='-{upload_id}'] input[type='file']")
+
+    async def choose_file(found: Any) -> None:
+        await found.set_input_files(
+            {"name": "hello.txt", "mimeType": "text/plain", "buffer": content}
+        )
+
+    await ui.page.add_locator_handler(file_input, choose_file, no_wait_after=True, times=1)
+    created = await run(upload_id, 201, fields=name)
+    assert created["object"] == {
+        "name": "ui/hello 세계.txt",
+        "bytes": len(content),
+        "hash": hashlib.md5(content).hexdigest(),
+    }
+    listed = await run("get_storage_containers_container_name", 200, fields=box)
+    assert listed["objects"] == ["ui/hello 세계.txt"]
+    await run("get_storage_containers_container_name_objects_object_name", 200, fields=name)
+    await run("head_storage_containers_container_name_objects_object_name", 200, fields=name)
+    await run("delete_storage_containers_container_name_objects_object_name", 204, fields=name)
+
+
 async def test_try_it_out_works_for_every_route(demo):
     async with (
         aiohttp.ClientSession() as session,
@@ -352,6 +383,7 @@ async def test_try_it_out_works_for_every_route(demo):
         assert "ui-box" in (await run("get_storage_containers", 200, fields=storage))["containers"]
         box = {**storage, "container_name": "ui-box"}
         await run("get_storage_containers_container_name", 200, fields=box)
+        await object_routes(ui, run, box)
         await run("delete_storage_containers_container_name", 204, fields=box)
 
         await run("delete_subnet_subnet_id", 204, fields={**auth, "subnet_id": subnet["id"]})
