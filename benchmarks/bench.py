@@ -142,6 +142,7 @@ class Plan:
     smoke: bool
     output: Path
     repeats: int  # runs of the headline max-throughput scenarios; the median is kept
+    transfer_bytes: int  # size of each object upload and download of the streaming rows
     loadgen: str  # "wrk" or "aiohttp"
     upstream: str  # "nginx" or "aiohttp"
     nginx: str | None
@@ -194,6 +195,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
         warmup=max(0, warmup),
         smoke=smoke,
         repeats=max(1, args.repeats if args.repeats is not None else (1 if smoke else 3)),
+        transfer_bytes=max(1, args.transfer_mb if args.transfer_mb else (16 if smoke else 1024))
+        * 1024
+        * 1024,
         output=args.output,
         loadgen="wrk" if use_wrk else "aiohttp",
         upstream="nginx" if use_nginx else "aiohttp",
@@ -452,6 +456,7 @@ class Bench:
         self.work = work
         self.procs = Processes(plan, work)
         self.scenarios: list[dict[str, Any]] = []
+        self.transfers: list[dict[str, Any]] = []  # the streaming rows (MB/s, not req/s)
         self.startups: list[dict[str, Any]] = []
         self.errors = 0
         self._runs = 0
@@ -569,6 +574,18 @@ class Bench:
         self.errors += 1
         print(f"bench: {scenario.id} FAILED: {record['reason']}", file=sys.stderr, flush=True)
         self.scenarios.append(record)
+        return record
+
+    def measure_transfer(
+        self, record: dict[str, Any], pid: int, url: str, headers: dict[str, str]
+    ) -> dict[str, Any]:
+        return _measure_transfer(self, record, pid, url, headers)
+
+    def fail_transfer(self, record: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+        record.update({"status": "error", "reason": f"{type(exc).__name__}: {exc}"})
+        self.errors += 1
+        print(f"bench: {record['id']} FAILED: {record['reason']}", file=sys.stderr, flush=True)
+        self.transfers.append(record)
         return record
 
     @staticmethod
@@ -862,6 +879,8 @@ def run_all(bench: Bench, canned: fx.Canned) -> dict[str, Any]:
 
     # extra: the realistic mix through the proxy to the emulator
     realistic_mix(bench, results)
+    # 8. object uploads and downloads streamed through the proxy, next to direct
+    streaming(bench)
     return results
 
 
@@ -1003,6 +1022,111 @@ def realistic_mix(bench: Bench, results: dict[str, dict[str, Any]]) -> None:
     procs.stop(emulator)
 
 
+# --------------------------------------------------------------------------- streaming
+
+
+TRANSFER_UPSTREAM = "transfer upstream (aiohttp: reads a PUT to its end, sendfile for GET)"
+
+
+def streaming(bench: Bench) -> None:
+    """Object uploads and downloads of `plan.transfer_bytes`, one after another on one
+    connection (`benchmarks/transfer.py`, on the load cores): direct to a Swift stand-in
+    and through `nhn-proxy serve` to the same stand-in, with the measured process's peak
+    RSS (the proxy's shows that it never holds an object) and CPU. Each row runs
+    `plan.repeats` transfers; the median is kept."""
+    plan, procs = bench.plan, bench.procs
+    size = plan.transfer_bytes
+    rows = [
+        (direction, via) for direction in ("upload", "download") for via in ("direct", "nhn-proxy")
+    ]
+    try:
+        blob = upstream.write_blob(bench.work / "transfer.bin", size)
+        port = free_port()
+        command = [
+            sys.executable, "-m", "benchmarks.upstream", "--transfer", fx.TRANSFER_PATH,
+            "--blob", str(blob), "--port", str(port),
+        ]  # fmt: skip
+        process = procs.start("transfer-upstream", command, plan.load_cores)
+        wait_for_port(port, process)
+        up = Server("transfer-upstream", process, port)
+        health = Request("GET", "/healthz", {})
+        proxy = start_proxy(procs, "proxy-transfer", up.base_url, health)
+    except Exception as exc:
+        for direction, via in rows:
+            bench.fail_transfer(_transfer_record(direction, via, size), exc)
+        return
+    public = f"/api/nhn/storage/containers/{fx.CONTAINER}/objects/{fx.TRANSFER_OBJECT}"
+    for direction, via in rows:
+        record = _transfer_record(direction, via, size)
+        if via == "direct":
+            server, url = up, up.base_url + fx.TRANSFER_PATH
+            headers = {"X-Auth-Token": fx.TOKEN}
+        else:
+            server, url = proxy, proxy.base_url + public
+            headers = proxy_headers(storage=True)
+        path = "/" + url.split("/", 3)[3]
+        record["request"] = f"{'PUT' if direction == 'upload' else 'GET'} {path}"
+        bench.measure_transfer(record, server.pid, url, headers)
+    procs.stop(proxy.process)
+    procs.stop(up.process)
+
+
+def _transfer_record(direction: str, via: str, size: int) -> dict[str, Any]:
+    through = "direct" if via == "direct" else "through nhn-proxy"
+    return {
+        "id": f"transfer-{direction}-{'direct' if via == 'direct' else 'proxy'}",
+        "title": f"object {direction}, {through}",
+        "direction": direction,
+        "via": via,
+        "measured": TRANSFER_UPSTREAM if via == "direct" else "nhn-proxy",
+        "bytes": size,
+    }
+
+
+def _measure_transfer(
+    bench: Bench, record: dict[str, Any], pid: int, url: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    plan = bench.plan
+    method = "PUT" if record["direction"] == "upload" else "GET"
+    command = [
+        sys.executable, "-m", "benchmarks.transfer", "--method", method, "--url", url,
+        "--bytes", str(record["bytes"]), "--repeats", str(plan.repeats),
+        *(f"--header={name}:{value}" for name, value in headers.items()),
+    ]  # fmt: skip
+    if plan.taskset:
+        command = ["taskset", "-c", _cores(plan.load_cores), *command]
+    print(f"bench: {record['id']} ({plan.repeats} x {record['bytes'] >> 20} MiB) ...", flush=True)
+    try:
+        with Watch(pid) as watch:
+            done = subprocess.run(
+                command, capture_output=True, text=True, cwd=ROOT, timeout=60 + 20 * plan.repeats
+            )
+        result = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {}
+        if done.returncode != 0 or result.get("error"):
+            raise RuntimeError(result.get("error") or done.stderr[-800:])
+    except Exception as exc:
+        return bench.fail_transfer(record, exc)
+    runs = sorted(run["seconds"] for run in result["runs"])
+    seconds = runs[len(runs) // 2]
+    record.update(
+        {
+            "status": "ok",
+            "runs_s": runs,
+            "seconds": seconds,
+            "mb_per_s": round(record["bytes"] / seconds / 1e6, 1),
+            "peak_rss_mb": round(watch.peak_kb / 1024, 1),
+            "cpu_s": round(watch.cpu_seconds, 3),
+            "cpu_s_per_gib": round(watch.cpu_seconds / len(runs) / (record["bytes"] / 2**30), 3),
+        }
+    )
+    print(
+        f"bench:   {record['mb_per_s']:.0f} MB/s, peak RSS {record['peak_rss_mb']} MB",
+        flush=True,
+    )
+    bench.transfers.append(record)
+    return record
+
+
 # ------------------------------------------------------------------------------- main
 
 
@@ -1037,6 +1161,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--repeats",
         type=int,
         help="runs of each max-throughput flavors scenario, median kept (default 3; smoke 1)",
+    )
+    parser.add_argument(
+        "--transfer-mb",
+        type=int,
+        help="MiB of each object upload and download of the streaming rows (default 1024; "
+        "smoke 16)",
     )
     parser.add_argument(
         "--smoke", action="store_true", help="a few seconds in all: 1 s per scenario, 4 conns"
@@ -1094,9 +1224,11 @@ def main(argv: list[str] | None = None) -> int:
             "pinning": plan.pinning(),
             "notes": plan.notes,
             "canned_sizes_bytes": canned.sizes,
+            "transfer_bytes": plan.transfer_bytes,
             "flavors": canned.flavor_count,
         },
         "scenarios": bench.scenarios,
+        "transfers": bench.transfers,
         "startups": bench.startups,
         "elapsed_s": round(elapsed, 1),
     }

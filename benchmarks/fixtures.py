@@ -39,6 +39,9 @@ SERVERS_DETAIL_PATH = f"/{REGION}/compute/v2/{TENANT}/servers/detail"
 SERVERS_PATH = f"/{REGION}/compute/v2/{TENANT}/servers"
 OBJECTS_PATH = f"/{REGION}/object-storage/v1/{STORAGE_ACCOUNT}/{CONTAINER}"
 TOKENS_PATH = "/identity/v2.0/tokens"
+# the object the streaming rows upload and download (served by `upstream.transfer_app`)
+TRANSFER_OBJECT = "transfer/blob.bin"
+TRANSFER_PATH = f"{OBJECTS_PATH}/{TRANSFER_OBJECT}"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,30 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
+def derive_streaming(transfers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per direction: MB/s through the proxy over MB/s direct; and the proxy's peak RSS
+    over all its transfers."""
+    speed = {
+        (record["direction"], record["via"]): record["mb_per_s"]
+        for record in transfers
+        if record.get("status") == "ok"
+    }
+    proxy_rss = [
+        record["peak_rss_mb"]
+        for record in transfers
+        if record.get("status") == "ok" and record["via"] == "nhn-proxy"
+    ]
+    return {
+        "upload_proxy_over_direct": _ratio(
+            speed.get(("upload", "nhn-proxy")), speed.get(("upload", "direct"))
+        ),
+        "download_proxy_over_direct": _ratio(
+            speed.get(("download", "nhn-proxy")), speed.get(("download", "direct"))
+        ),
+        "proxy_peak_rss_mb": max(proxy_rss) if proxy_rss else None,
+    }
+
+
 def derive(document: dict[str, Any]) -> dict[str, Any]:
     """Ratios, added latency and targets, from the scenario records."""
     by_id = {record["id"]: record for record in document["scenarios"]}
@@ -174,6 +198,7 @@ def derive(document: dict[str, Any]) -> dict[str, Any]:
         "ratios": ratios,
         "cpu_ms_per_request": cpu,
         "added_latency_ms": added_latency,
+        "streaming": derive_streaming(document.get("transfers", [])),
         "targets": targets,
     }
 
@@ -224,6 +249,51 @@ def _table(document: dict[str, Any]) -> list[str]:
             f"| {'; '.join(notes)} |"
         )
     return lines
+
+
+def _streaming(document: dict[str, Any]) -> list[str]:
+    """The streaming rows: MB/s of object uploads and downloads, direct and through the
+    proxy, and the proxy's memory while the bytes flow through it."""
+    transfers = document.get("transfers", [])
+    size = document["settings"].get("transfer_bytes")
+    out = ["## Streaming (object upload and download)", ""]
+    if not transfers:
+        return [*out, "Not measured in this run."]
+    out += [
+        f"One object of {size / 2**20:,.0f} MiB at a time on one connection "
+        "(`benchmarks/transfer.py`, on the load cores: an upload sends it with "
+        "`Content-Length`, a download reads it to the end), direct to a Swift stand-in "
+        "(`benchmarks/upstream.py --transfer`: reads a PUT to its end and answers 201, sends a "
+        "GET with sendfile) and through `nhn-proxy serve` to the same stand-in, which streams "
+        "both ways (`PUT`/`GET storage/containers/{c}/objects/{o}`). MB/s is the median "
+        "transfer; peak RSS and CPU are of the measured process over all its transfers.",
+        "",
+        "| transfer | measured process | MB/s | seconds | peak RSS MB | CPU s per GiB | notes |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for record in transfers:
+        if record.get("status") != "ok":
+            out.append(
+                f"| {record['title']} | {record['measured']} | | | | | "
+                f"**{record.get('status')}**: {record.get('reason', '')} |"
+            )
+            continue
+        runs = record["runs_s"]
+        note = f"median of {len(runs)} ({', '.join(_num(run, 2) for run in runs)} s)"
+        out.append(
+            f"| {record['title']} | {record['measured']} | {_num(record['mb_per_s'], 0)} "
+            f"| {_num(record['seconds'], 2)} | {_num(record['peak_rss_mb'], 1)} "
+            f"| {_num(record['cpu_s_per_gib'], 2)} | {note if len(runs) > 1 else ''} |"
+        )
+    streaming = document["derived"]["streaming"]
+    out += [
+        "",
+        _ratio_line("upload: nhn-proxy / direct", streaming["upload_proxy_over_direct"]),
+        _ratio_line("download: nhn-proxy / direct", streaming["download_proxy_over_direct"]),
+        f"- nhn-proxy's peak RSS while {size / 2**20:,.0f} MiB objects stream through it: "
+        f"**{_num(streaming['proxy_peak_rss_mb'], 1)} MB** (it never holds an object whole)",
+    ]
+    return out
 
 
 def _ratio_line(label: str, value: float | None) -> str:
@@ -358,6 +428,7 @@ def markdown(document: dict[str, Any]) -> str:
             f"| {label} | {_num(values['p50'], 3)} | {_num(values['p90'], 3)} "
             f"| {_num(values['p99'], 3)} | {at} |"
         )
+    out += ["", *_streaming(document)]
     startups = document.get("startups", [])
     out += [
         "",

@@ -2,7 +2,8 @@
 when nginx is absent, a minimal aiohttp app serving the same canned files.
 
 `python -m benchmarks.upstream --data DIR --port P` runs the aiohttp fallback; it reads
-`DIR/routes.json` (written by `write_routes`).
+`DIR/routes.json` (written by `write_routes`). `--transfer PATH --blob FILE` serves Swift's
+object upload and download at PATH instead (the streaming rows).
 
 Listings that NHN pages by `marker` (Nova's `servers`, Glance's `images`: a canned GET file
 whose object holds such a list, on a route that takes any query) honour the marker as NHN
@@ -285,20 +286,68 @@ def aiohttp_app(data_dir: Path):
     return app
 
 
+# ------------------------------------------------------------------- object transfers
+
+# Swift answers an upload with the MD5 it stored; the stand-in does not hash (its CPU is
+# part of the floor) and names one fixed digest, which the proxy passes on unchecked
+# (the benchmark's uploads announce none)
+TRANSFER_ETAG = "0f343b0931126a20f133d67c2b018a3b"
+
+
+def transfer_app(path: str, blob: Path):
+    """Swift's object PUT and GET at `path`, as cheaply as Python serves them: a PUT is
+    read to its end and counted (a body short of its Content-Length is a 400, so a cut
+    transfer never counts), then answered 201 like Swift; a GET sends `blob` with
+    sendfile. nginx cannot stand in here: it answers a PUT before reading its body."""
+    from aiohttp import web
+
+    async def put(request: web.Request) -> web.Response:
+        received = 0
+        async for chunk in request.content.iter_chunked(1 << 20):
+            received += len(chunk)
+        if request.content_length is not None and received != request.content_length:
+            return web.Response(status=400, text="short body")
+        return web.Response(
+            status=201,
+            headers={"Etag": TRANSFER_ETAG, "Content-Type": "text/html; charset=UTF-8"},
+        )
+
+    async def get(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(
+            blob, headers={"Content-Type": "application/octet-stream", "Etag": TRANSFER_ETAG}
+        )
+
+    app = web.Application()
+    app.router.add_put(path, put)
+    app.router.add_get(path, get, allow_head=False)
+    return app
+
+
+def write_blob(path: Path, size: int) -> Path:
+    """A file of `size` zero bytes that takes no disk space (sparse)."""
+    with path.open("wb") as handle:
+        handle.truncate(size)
+    return path
+
+
 def main() -> None:
     from aiohttp import web
 
     parser = argparse.ArgumentParser(description="static NHN stand-in (aiohttp fallback)")
-    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--data", type=Path, help="canned answers (routes.json)")
+    parser.add_argument("--transfer", help="serve object PUT/GET at this path instead")
+    parser.add_argument("--blob", type=Path, help="the file a transfer GET sends")
     parser.add_argument("--port", required=True, type=int)
     args = parser.parse_args()
-    web.run_app(
-        aiohttp_app(args.data),
-        host="127.0.0.1",
-        port=args.port,
-        access_log=None,
-        print=None,
-    )
+    if args.transfer:
+        if args.blob is None:
+            parser.error("--transfer needs --blob")
+        app = transfer_app(args.transfer, args.blob)
+    elif args.data is not None:
+        app = aiohttp_app(args.data)
+    else:
+        parser.error("give --data or --transfer")
+    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 
 
 if __name__ == "__main__":
