@@ -37,6 +37,8 @@ ALLOWED_REQUEST_HEADERS = (
     "Prefer",
     "Last-Event-ID",
 )
+# headers of byte answers (object downloads) a browser may only read when they are exposed
+BYTES_EXPOSED_HEADERS = ("ETag", "Content-Range", "Accept-Ranges", "Content-Disposition")
 
 
 def create_app(settings: Settings, *, extra_plugins: Iterable[object] = ()) -> web.Application:
@@ -67,7 +69,7 @@ def create_app(settings: Settings, *, extra_plugins: Iterable[object] = ()) -> w
     add_routes(app, served, environment)
     setup_health(app)
     setup_openapi(app, served)
-    setup_cors(app, settings)
+    setup_cors(app, settings, served)
     return app
 
 
@@ -122,15 +124,21 @@ def setup_health(app: web.Application) -> None:
     app.router.add_get("/metrics", metrics, allow_head=False)
 
 
-def setup_cors(app: web.Application, settings: Settings) -> None:
-    """Allowed origins get CORS headers on every route; others get none at all."""
+def setup_cors(app: web.Application, settings: Settings, routes: Iterable[Route] = ()) -> None:
+    """Allowed origins get CORS headers on every route; others get none at all. Besides
+    the NHN headers, a browser may send the headers a route reads (`request_headers`,
+    e.g. `Range`) and read those of a download (e.g. `ETag`)."""
     origins = settings.cors.allow_origins
     app[ALLOWED_ORIGINS] = frozenset(origins)
+    declared = {name for route in routes for name in route.request_headers}
     options = aiohttp_cors.ResourceOptions(
         allow_credentials=False,  # tokens travel in headers, never cookies; also keeps "*" safe
-        expose_headers=EXPOSED_HEADERS,
-        allow_headers=ALLOWED_REQUEST_HEADERS,
-        allow_methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+        expose_headers=(*EXPOSED_HEADERS, *BYTES_EXPOSED_HEADERS),
+        allow_headers=(
+            *ALLOWED_REQUEST_HEADERS,
+            *sorted(declared - set(ALLOWED_REQUEST_HEADERS)),
+        ),
+        allow_methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"],
         max_age=settings.cors.max_age,
     )
     cors = aiohttp_cors.setup(app, defaults={origin: options for origin in origins})
