@@ -1179,3 +1179,43 @@ def test_the_object_routes_are_documented(settings):
         if p["in"] == "query"
     }
     assert listing_query == {"detail", "prefix", "delimiter", "limit", "marker"}
+
+
+# ----------------------------------------------------------------------------- browsers
+
+
+async def test_a_browser_console_may_send_and_read_the_object_headers(client, nhn):
+    """CORS: a SPA of an allowed origin may send Range, If-None-Match, Content-MD5 and ETag
+    (a preflight says so, HEAD included) and read a download's ETag and Content-Range."""
+    origin = {"Origin": "http://localhost:3000"}
+    for method, wanted in (
+        ("GET", "x-nhn-token,x-nhn-region,x-nhn-storage-account,range,if-none-match"),
+        ("HEAD", "x-nhn-token,if-none-match"),
+        ("PUT", "x-nhn-token,content-type,content-md5,etag"),
+    ):
+        preflight = await client.options(
+            PUBLIC_OBJECT,
+            headers={
+                **origin,
+                "Access-Control-Request-Method": method,
+                "Access-Control-Request-Headers": wanted,
+            },
+        )
+        assert preflight.status == 200, (method, await preflight.text())
+        allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
+        assert set(wanted.split(",")) <= set(allowed.split(",")), (method, allowed)
+    nhn.get(
+        OBJECT_URL,
+        status=206,
+        body=b"hello",
+        headers={**OBJECT_HEADERS, "Content-Length": "5", "Content-Range": "bytes 0-4/11"},
+    )
+    response = await client.get(
+        PUBLIC_OBJECT, headers={**origin, **storage_headers(), "Range": "bytes=0-4"}
+    )
+    assert response.status == 206
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    exposed = {
+        name.strip() for name in response.headers["Access-Control-Expose-Headers"].split(",")
+    }
+    assert {"ETag", "Content-Range", "Accept-Ranges", "X-Request-ID"} <= exposed
