@@ -124,7 +124,8 @@ class Route:
     watcher: Watcher | None = None
     # media type of a success body that is not JSON (e.g. "text/event-stream"), and the
     # schema of that body; for an event stream, of ONE event ({"event", "id", "data"}, as
-    # OpenAPI 3.2 reads `schema` of text/event-stream and tools such as schemathesis check)
+    # OpenAPI 3.2 reads `schema` of text/event-stream and tools such as schemathesis check);
+    # `{}` documents no schema at all (any bytes: an object download, media type "*/*")
     media_type: str | None = None
     media_schema: Mapping[str, Any] | None = None
     # other success statuses answered without a body (e.g. 204: a stream with nothing left)
@@ -389,8 +390,13 @@ def document(handler: Any, route: Route, allowed_regions: tuple[str, ...]) -> An
         for status in route.other_statuses:
             handler = response_schema(route.response, status, description="success")(handler)
     elif route.media_type is not None:
-        body_schema = dict(route.media_schema) if route.media_schema else {"type": "string"}
-        content = {route.media_type: {"schema": body_schema}}
+        if route.media_schema is None:
+            media: dict[str, Any] = {"schema": {"type": "string"}}
+        elif route.media_schema:
+            media = {"schema": dict(route.media_schema)}
+        else:  # {}: any bytes, held to no schema (a download of an object's own content)
+            media = {}
+        content = {route.media_type: media}
         for status in (route.status, *route.other_statuses):  # e.g. a download's 206
             handler = docs(responses={status: {"description": "success", "content": content}})(
                 handler
@@ -410,9 +416,7 @@ def document(handler: Any, route: Route, allowed_regions: tuple[str, ...]) -> An
                 responses={str(status): {"description": description, "content": content}}
             )(handler)
         else:
-            handler = response_schema(extra.schema, status, description=extra.description)(
-                handler
-            )
+            handler = response_schema(extra.schema, status, description=extra.description)(handler)
         if extra.headers:
             get_or_set_apispec(handler)["responses"][str(status)]["headers"] = {
                 name: {"description": text, "schema": {"type": "string"}}
