@@ -40,6 +40,12 @@ Choices where the docs are silent or unconfirmed:
   or `ETag` (hex) become Swift's `ETag`, so NHN verifies the bytes it stored; the proxy
   also checks NHN's answer against it. Without `Content-Type` the type is guessed from
   the name's extension (as Swift does), else `application/octet-stream`.
+- Downloads: an object of at most 64 KiB (one streamed piece) is read before the status
+  goes out, so a body NHN breaks off is still a clean 502; a larger one is streamed, and
+  if NHN breaks it off the client's connection is cut (never a short body that looks
+  complete). The bytes are asked for as stored (`Accept-Encoding: identity`) and passed
+  with `Content-Encoding`, if the object has one. The object's own metadata
+  (`X-Object-Meta-*`) and NHN's request ids are not passed on.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ import binascii
 import ipaddress
 import mimetypes
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -671,14 +677,30 @@ async def get_object(call: Call) -> Stream | Reply:
     if stream.status == 304:
         await stream.close()
         return Reply(None, status=304, headers=headers)
+    length = stream.content_length
+    if length is not None and length <= SMALL_ANSWER:
+        # no larger than one streamed piece: read before the status is sent, so a body NHN
+        # breaks off is still a clean 502 (a larger one can only be cut off mid-way)
+        body = b"".join([chunk async for chunk in stream.chunks()])
+        return Stream(
+            _once(body),
+            stream.content_type,
+            status=stream.status,
+            headers=headers,
+            length=len(body),
+        )
     return Stream(
         stream.chunks(),
         stream.content_type,
         status=stream.status,
         headers=headers,
-        length=stream.content_length,
+        length=length,
         close=stream.close,
     )
+
+
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
 
 
 async def head_object(call: Call) -> Reply:
@@ -802,9 +824,9 @@ def nhn_proxy_routes(config: PluginConfig) -> list[Route]:
             params=an_object,
             request_headers=("Range", "If-None-Match"),
             extra_parameters=DOWNLOAD_HEADERS,
-            # the object's own type (`Content-Type` as it was uploaded)
+            # the object's own type (`Content-Type` as it was uploaded) and bytes: no schema
             media_type="*/*",
-            media_schema={"type": "string", "format": "binary"},
+            media_schema={},
             other_statuses=(206,),
             empty_statuses=(304,),
             errors=(416,),

@@ -487,3 +487,17 @@ async def reply_of(response: aiohttp.ClientResponse) -> Any:
     text = await response.text()
     body = await response.json() if response.content_type == "application/json" else None
     return Reply(response.status, response.headers.copy(), text, body)
+
+
+async def test_a_small_download_nhn_breaks_off_is_a_clean_502(stack):
+    """An object no larger than one streamed piece is read before the status goes out, so
+    a body NHN cuts short is still answered in the standard error shape."""
+    await create_container(stack, "frail")
+    assert (await put(stack, "frail", "a.txt", b"fine"))[0] == 201
+    await stack.fault(service="object_storage", method="GET", action="truncated", times=1)
+    session, headers = await storage_session(stack)
+    url = object_url(stack, "frail", "a.txt")
+    async with session.get(url, headers=headers) as response:
+        check_error(await reply_of(response), 502, "object_storage", "truncated")
+    async with session.get(url, headers=headers) as response:
+        assert response.status == 200 and await response.read() == b"fine"
