@@ -968,6 +968,7 @@ async def test_download_streams_the_bytes_with_their_headers(client, nhn):
     url, headers, _body = sent(nhn, "GET")
     assert url == OBJECT_URL
     assert headers["X-Auth-Token"] == TOKEN
+    assert headers["Accept-Encoding"] == "identity"  # the bytes as stored
     assert "Range" not in headers and "If-None-Match" not in headers
 
 
