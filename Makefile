@@ -52,16 +52,10 @@ lint: $(STAMP)
 	$(lint_imports)
 
 # The architecture guard: import-linter's contracts ([tool.importlinter] in pyproject.toml).
-# import-linter finds a package's modules by walking its one folder, but nhn_proxy's
-# sub-packages live in other folders ([tool.setuptools.package-dir]), so it reads a tree of
-# links laid out as the wheel installs the package (tests/unit/test_architecture.py does
-# the same).
-LINT_TREE := $(abspath $(VENV)/lint-tree)
+# It finds nhn_proxy's sub-packages through the links proxy/plugins, proxy/emulator and
+# proxy/config, laid out as the wheel installs them (README, Packaging).
 define lint_imports
-rm -rf $(LINT_TREE) && mkdir -p $(LINT_TREE)/nhn_proxy
-ln -s $(CURDIR)/proxy/* $(LINT_TREE)/nhn_proxy/
-for folder in plugins emulator config; do ln -s $(CURDIR)/$$folder $(LINT_TREE)/nhn_proxy/$$folder; done
-PYTHONPATH=$(LINT_TREE) $(BIN)/lint-imports --no-logo --no-cache
+$(BIN)/lint-imports --no-logo --no-cache
 endef
 
 lint-imports: $(STAMP)
